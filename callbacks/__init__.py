@@ -1,0 +1,7 @@
+"""Figures and reports: logged to every attached logger and saved as PNG in the run directory."""
+
+from callbacks.confusion_matrix import ConfusionMatrixFigure
+from callbacks.prediction_writer import PredictionWriter
+from callbacks.sample_grid import SampleGrid
+
+__all__ = ["ConfusionMatrixFigure", "SampleGrid", "PredictionWriter"]

@@ -1,0 +1,197 @@
+"""dl-labs command line: ``python cli.py fit|validate|test|predict --config configs/labs/<family>/<lab>.yaml``.
+
+Also ``python cli.py compare ...`` (see ``callbacks/compare.py``) to run variants of a lab side
+by side. Everything else (precision, devices, strategy, loggers) is plain LightningCLI.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import sys
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import torch
+from jsonargparse import ArgumentParser, Namespace
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
+
+from callbacks.config_saver import LabSaveConfigCallback
+from callbacks.prediction_writer import PredictionWriter
+from datamodules.errors import LabError
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_CONFIG = ROOT / "configs" / "trainer" / "default.yaml"
+VERSION_ENV = "DL_LABS_RUN_VERSION"  # shared with DDP child processes, so all ranks use one run dir
+
+
+class LabCLI(LightningCLI):
+    """LightningCLI plus: a default trainer config, per-run directories
+    ``runs/<lab>/version_N``, data -> model arguments filled by name, a forced best/last
+    ModelCheckpoint, and ``--test_after_fit``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        defaults = {"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False}
+        kwargs.setdefault("parser_kwargs", {s: dict(defaults) for s in ("fit", "validate", "test", "predict")})
+        kwargs.setdefault("save_config_callback", LabSaveConfigCallback)
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("subclass_mode_data", True)
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--lab", type=str | None, default=None,
+                            help="Run name: runs go to <runs_dir>/<lab>/version_N (default: the lab config's file name).")
+        parser.add_argument("--runs_dir", type=str, default="runs", help="Root of all run directories.")
+        parser.add_argument("--test_after_fit", type=bool, default=False,
+                            help="After fit, test the best checkpoint and print the test metrics.")
+        # Forced rather than listed in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it.
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": "val/acc",
+            "checkpoint.mode": "max",
+            "checkpoint.save_last": True,
+            "checkpoint.filename": "best-epoch{epoch:03d}-step{step}",
+            "checkpoint.auto_insert_metric_name": False,
+        })
+
+    # --- run directory -----------------------------------------------------------------------
+    def _cfg(self) -> Namespace:
+        return self.config[self.subcommand] if self.subcommand else self.config
+
+    def _lab_name(self, cfg: Namespace) -> str:
+        if cfg.get("lab"):
+            return cfg.lab
+        configs = [Path(str(c)) for c in (cfg.get("config") or []) if c is not None]
+        labs = [c for c in configs if "labs" in c.parts] or configs
+        return labs[-1].stem if labs else "lab"
+
+    def _run_version(self, runs_dir: Path, lab: str) -> str:
+        if os.environ.get(VERSION_ENV):
+            return os.environ[VERSION_ENV]
+        taken = [int(m.group(1)) for p in (runs_dir / lab).glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
+        version = f"version_{max(taken, default=-1) + 1}"
+        (runs_dir / lab / version).mkdir(parents=True, exist_ok=True)  # claim it before anyone else looks
+        os.environ[VERSION_ENV] = version
+        return version
+
+    def _configure_loggers(self, cfg: Namespace) -> None:
+        loggers = cfg.trainer.get("logger")
+        if loggers in (None, False, True):
+            return
+        loggers = loggers if isinstance(loggers, list) else [loggers]
+        runs_dir = Path(cfg.runs_dir)
+        lab = self._lab_name(cfg)
+        version = self._run_version(runs_dir, lab)
+        for logger in loggers:
+            args = logger.init_args
+            if logger.class_path.endswith("WandbLogger"):
+                args.save_dir = str(runs_dir / lab / version)
+                args.name = args.get("name") or f"{lab}/{version}"
+                if os.environ.get("WANDB_MODE") == "offline":
+                    args.offline = True
+            else:
+                args.save_dir, args.name, args.version = str(runs_dir), lab, version
+
+    # --- data -> model arguments, by name ----------------------------------------------------
+    def _fill_from_data(self, cfg: Namespace) -> None:
+        """Fill model/net arguments named like the data's ``model_info()`` keys
+        (num_classes, class_names, input_shape, vocab_size, ...). A value the user set
+        explicitly that contradicts the data is an error, not silently replaced."""
+        data = _instantiate_data(cfg.data)
+        info = data.model_info() if hasattr(data, "model_info") else {}
+        targets = [("model", cfg.model)]
+        net = cfg.model.init_args.get("net") if cfg.model.get("init_args") else None
+        if isinstance(net, Namespace) and net.get("class_path"):
+            targets.append(("model.init_args.net", net))
+        for where, target in targets:
+            params = inspect.signature(_import(target.class_path)).parameters
+            for key, value in info.items():
+                if key not in params:
+                    continue
+                current = target.init_args.get(key)
+                default = params[key].default
+                explicit = current is not None and current != default and current != value
+                if explicit and key != "class_names":
+                    raise LabError(
+                        f"{where}.init_args.{key}={current} contradicts the data ({key}={value}); "
+                        f"remove it from the config (it is filled from the data) or choose matching data"
+                    )
+                target.init_args[key] = value
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self._cfg()
+        self._configure_loggers(cfg)
+        self._fill_from_data(cfg)
+
+    def instantiate_trainer(self, **kwargs: Any):
+        cfg = self._cfg()
+        extra = [LearningRateMonitor(logging_interval="step")] if cfg.trainer.get("logger") not in (False, None) else []
+        if cfg.trainer.get("enable_progress_bar", True) is not False and not _has_progress_bar(cfg):
+            extra.append(RichProgressBar(leave=True))
+        if self.subcommand == "predict":
+            extra.append(PredictionWriter())
+        self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}
+        return super().instantiate_trainer(**kwargs)
+
+    def after_fit(self) -> None:
+        trainer = self.trainer
+        ckpt = trainer.checkpoint_callback
+        rank_zero_info(f"[dl-labs] run files: {trainer.log_dir}")
+        if ckpt is not None and ckpt.best_model_path:
+            rank_zero_info(f"[dl-labs] best checkpoint ({ckpt.monitor}={float(ckpt.best_model_score):.4f}): {ckpt.best_model_path}")
+        if self._cfg().get("test_after_fit"):
+            path = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
+            trainer.test(self.model, datamodule=self.datamodule, ckpt_path=path, weights_only=True)
+
+    def after_test(self) -> None:
+        rank_zero_info(f"[dl-labs] run files: {self.trainer.log_dir}")
+
+
+def _has_progress_bar(cfg: Namespace) -> bool:
+    callbacks = cfg.trainer.get("callbacks") or []
+    return any("ProgressBar" in str(getattr(c, "class_path", type(c).__name__)) for c in callbacks)
+
+
+def _import(class_path: str) -> Any:
+    module, _, name = class_path.rpartition(".")
+    return getattr(import_module(module), name)
+
+
+def _instantiate_data(data_cfg: Namespace) -> LightningDataModule:
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(LightningDataModule, "data", required=True)
+    cfg = parser.parse_object({"data": data_cfg.as_dict()})
+    return parser.instantiate(cfg).data
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 400 else text[:400] + " ..."
+
+
+def main(args: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if args is None else args
+    if argv and argv[0] == "compare":
+        from callbacks.compare import main as compare_main
+
+        sys.exit(compare_main(argv[1:]))
+    torch.set_float32_matmul_precision("high")
+    try:
+        LabCLI(args=args)
+    except LabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:  # jsonargparse's parse errors are multi-line; keep one line
+        if type(err).__name__ != "ArgumentError":
+            raise
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

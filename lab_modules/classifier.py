@@ -1,0 +1,127 @@
+"""Generic classification task: any injected net, any modality, torchmetrics metrics."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from lab_modules.optim import build_optimizers
+
+
+class Classifier(L.LightningModule):
+    """Trains ``net`` on batches ``{target_key: labels, **inputs}`` with cross-entropy.
+
+    The net gets the batch entries its ``forward`` names (``image``, ``features``,
+    ``input_ids``, ...), so one module serves images, text and tables. Optimizer and
+    scheduler are injected (``OptimizerCallable`` / ``LRSchedulerCallable``), so comparing
+    optimizers is a one-line config override.
+
+    Args:
+        net: the network (``class_path`` in the config); its ``num_classes`` (and input
+            shape arguments) are filled from the data by the CLI.
+        num_classes / class_names: filled from the data; saved in the checkpoint so that
+            ``predict`` can name classes without the training data.
+        optimizer / lr_scheduler: injected; ``scheduler_interval`` (``epoch`` or ``step``)
+            and ``scheduler_monitor`` (for ReduceLROnPlateau) say how Lightning steps it.
+        label_smoothing: cross-entropy label smoothing.
+        target_key: the batch key holding the labels.
+    """
+
+    monitor = ("val/acc", "max")
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int = 10,
+        class_names: list[str] | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "epoch",
+        scheduler_monitor: str = "val/loss",
+        label_smoothing: float = 0.0,
+        target_key: str = "label",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.target_key = target_key
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self._net_inputs = _accepted_inputs(net)
+
+        def metrics(stage: str) -> MetricCollection:
+            return MetricCollection(
+                {"acc": MulticlassAccuracy(num_classes, average="micro"),
+                 "f1": MulticlassF1Score(num_classes, average="macro")},
+                prefix=f"{stage}/",
+            )
+
+        self.train_metrics = metrics("train")
+        self.val_metrics = metrics("val")
+        self.test_metrics = metrics("test")
+        # Read by the confusion-matrix callback at the end of each val/test epoch.
+        self.val_confmat = MulticlassConfusionMatrix(num_classes)
+        self.test_confmat = MulticlassConfusionMatrix(num_classes)
+
+    def forward(self, **inputs: Tensor) -> Tensor:
+        if self._net_inputs is not None:
+            inputs = {k: v for k, v in inputs.items() if k in self._net_inputs}
+        return self.net(**inputs)
+
+    def _step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor, Tensor]:
+        target = batch[self.target_key]
+        logits = self(**{k: v for k, v in batch.items() if k != self.target_key})
+        loss = self.loss_fn(logits, target)
+        preds = logits.argmax(dim=-1)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(preds, target)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        return loss, preds, target
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")[0]
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        _, preds, target = self._step(batch, "val")
+        self.val_confmat.update(preds, target)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        _, preds, target = self._step(batch, "test")
+        self.test_confmat.update(preds, target)
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        logits = self(**{k: v for k, v in batch.items() if k != self.target_key})
+        probs = logits.softmax(dim=-1)
+        out = {"pred": probs.argmax(dim=-1), "probs": probs}
+        if self.target_key in batch:
+            out["label"] = batch[self.target_key]
+        return out
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_confmat.reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.test_confmat.reset()
+
+    def configure_optimizers(self) -> Any:
+        return build_optimizers(self.parameters(), self.optimizer, self.lr_scheduler,
+                                self.hparams.scheduler_interval, self.hparams.scheduler_monitor)
+
+
+def _accepted_inputs(net: nn.Module) -> set[str] | None:
+    """Names ``net.forward`` accepts, or None if it takes ``**kwargs`` (then it gets everything)."""
+    params = inspect.signature(net.forward).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}

@@ -1,0 +1,9 @@
+"""Plain ``torch.nn`` networks. Nothing in this package imports Lightning."""
+
+from lab_modules.nets.cnn import SimpleCNN, SmallCNN
+from lab_modules.nets.mlp import MLP
+from lab_modules.nets.params import count_parameters
+from lab_modules.nets.resnet import ResNet18
+from lab_modules.nets.vgg import VGG16
+
+__all__ = ["count_parameters", "MLP", "SmallCNN", "SimpleCNN", "VGG16", "ResNet18"]
