@@ -7,9 +7,11 @@ by side. Everything else (precision, devices, strategy, loggers) is plain Lightn
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import sys
+import time
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from datamodules.errors import LabError
+from lab_modules.nets.params import count_parameters
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "configs" / "trainer" / "default.yaml"
@@ -138,17 +141,36 @@ class LabCLI(LightningCLI):
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}
         return super().instantiate_trainer(**kwargs)
 
+    def before_fit(self) -> None:
+        self._fit_started = time.perf_counter()
+
     def after_fit(self) -> None:
         trainer = self.trainer
         ckpt = trainer.checkpoint_callback
-        rank_zero_info(f"[dl-labs] run files: {trainer.log_dir}")
+        summary: dict[str, Any] = {"fit_seconds": round(time.perf_counter() - self._fit_started, 2),
+                                   "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+                                   "params": count_parameters(self.model),
+                                   "trainable_params": count_parameters(self.model, trainable_only=True)}
         if ckpt is not None and ckpt.best_model_path:
+            summary.update(best_checkpoint=ckpt.best_model_path, monitor=ckpt.monitor,
+                           best_score=float(ckpt.best_model_score))
             rank_zero_info(f"[dl-labs] best checkpoint ({ckpt.monitor}={float(ckpt.best_model_score):.4f}): {ckpt.best_model_path}")
         if self._cfg().get("test_after_fit"):
             path = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
-            trainer.test(self.model, datamodule=self.datamodule, ckpt_path=path, weights_only=True)
+            results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=path, weights_only=True)
+            summary["test"] = results[0] if results else {}
+        self._write_summary(summary)
 
     def after_test(self) -> None:
+        self._write_summary({"test": {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("test/")}})
+
+    def _write_summary(self, summary: dict[str, Any]) -> None:
+        """``summary.json`` in the run directory: what the compare command and benchmarks read."""
+        if not self.trainer.is_global_zero or not self.trainer.log_dir:
+            return
+        path = Path(self.trainer.log_dir) / "summary.json"
+        old = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**old, **summary}, indent=2))
         rank_zero_info(f"[dl-labs] run files: {self.trainer.log_dir}")
 
 

@@ -115,8 +115,9 @@ class Classifier(L.LightningModule):
         self.test_confmat.reset()
 
     def configure_optimizers(self) -> Any:
+        steps = self.trainer.estimated_stepping_batches if self.hparams.scheduler_interval == "step" else self.trainer.max_epochs
         return build_optimizers(self.parameters(), self.optimizer, self.lr_scheduler,
-                                self.hparams.scheduler_interval, self.hparams.scheduler_monitor)
+                                self.hparams.scheduler_interval, self.hparams.scheduler_monitor, steps)
 
 
 def _accepted_inputs(net: nn.Module) -> set[str] | None:

@@ -1,0 +1,50 @@
+"""Run the CLI in-process (imports paid once per test session) and read what runs wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB_CONFIGS = sorted((ROOT / "configs" / "labs").rglob("*.yaml"))
+
+# Tiny limits for smoke runs of a lab config through the CLI.
+TINY = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+        "--trainer.limit_test_batches", "1", "--trainer.limit_predict_batches", "1",
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--trainer.num_sanity_val_steps", "0"]
+
+
+def cli(*args: str, runs_dir: Path | None = None, lab: str | None = None) -> Path | None:
+    """``python cli.py *args`` in this process; returns the run directory it used."""
+    from cli import main
+
+    os.environ.pop("DL_LABS_RUN_VERSION", None)
+    extra = []
+    if runs_dir is not None:
+        extra += ["--runs_dir", str(runs_dir)]
+    if lab is not None:
+        extra += ["--lab", lab]
+    try:
+        main([*args, *extra])
+    except SystemExit as e:  # main() exits on bad input; surface it as a test failure with the code
+        if e.code not in (0, None):
+            raise
+    version = os.environ.pop("DL_LABS_RUN_VERSION", None)
+    if runs_dir is None or lab is None or version is None:
+        return None
+    return Path(runs_dir) / lab / version
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def config_id(path: Path) -> str:
+    return str(path.relative_to(ROOT / "configs" / "labs"))
+
+
+lab_configs = pytest.mark.parametrize("config", LAB_CONFIGS, ids=[config_id(p) for p in LAB_CONFIGS])
