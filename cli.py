@@ -40,7 +40,8 @@ class LabCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         defaults = {"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False}
-        kwargs.setdefault("parser_kwargs", {s: dict(defaults) for s in ("fit", "validate", "test", "predict")})
+        kwargs.setdefault("parser_kwargs", {"exit_on_error": False,
+                                            **{s: dict(defaults) for s in ("fit", "validate", "test", "predict")}})
         kwargs.setdefault("save_config_callback", LabSaveConfigCallback)
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
@@ -77,10 +78,16 @@ class LabCLI(LightningCLI):
         if os.environ.get(VERSION_ENV):
             return os.environ[VERSION_ENV]
         taken = [int(m.group(1)) for p in (runs_dir / lab).glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
-        version = f"version_{max(taken, default=-1) + 1}"
-        (runs_dir / lab / version).mkdir(parents=True, exist_ok=True)  # claim it before anyone else looks
-        os.environ[VERSION_ENV] = version
-        return version
+        n = max(taken, default=-1) + 1
+        (runs_dir / lab).mkdir(parents=True, exist_ok=True)
+        while True:  # mkdir is atomic: two runs started at once never share a directory
+            try:
+                (runs_dir / lab / f"version_{n}").mkdir()
+                break
+            except FileExistsError:
+                n += 1
+        os.environ[VERSION_ENV] = f"version_{n}"
+        return f"version_{n}"
 
     def _configure_loggers(self, cfg: Namespace) -> None:
         loggers = cfg.trainer.get("logger")
@@ -152,9 +159,10 @@ class LabCLI(LightningCLI):
                                    "params": count_parameters(self.model),
                                    "trainable_params": count_parameters(self.model, trainable_only=True)}
         if ckpt is not None and ckpt.best_model_path:
-            summary.update(best_checkpoint=ckpt.best_model_path, monitor=ckpt.monitor,
-                           best_score=float(ckpt.best_model_score))
-            rank_zero_info(f"[dl-labs] best checkpoint ({ckpt.monitor}={float(ckpt.best_model_score):.4f}): {ckpt.best_model_path}")
+            # ddp_spawn hands back the best path but not always its score.
+            score = None if ckpt.best_model_score is None else float(ckpt.best_model_score)
+            summary.update(best_checkpoint=ckpt.best_model_path, monitor=ckpt.monitor, best_score=score)
+            rank_zero_info(f"[dl-labs] best checkpoint ({ckpt.monitor}={score}): {ckpt.best_model_path}")
         if self._cfg().get("test_after_fit"):
             path = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
             results = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=path, weights_only=True)
@@ -166,12 +174,13 @@ class LabCLI(LightningCLI):
 
     def _write_summary(self, summary: dict[str, Any]) -> None:
         """``summary.json`` in the run directory: what the compare command and benchmarks read."""
-        if not self.trainer.is_global_zero or not self.trainer.log_dir:
+        log_dir = self.trainer.log_dir  # a broadcast under DDP: every rank must ask
+        if not self.trainer.is_global_zero or not log_dir:
             return
-        path = Path(self.trainer.log_dir) / "summary.json"
+        path = Path(log_dir) / "summary.json"
         old = json.loads(path.read_text()) if path.exists() else {}
         path.write_text(json.dumps({**old, **summary}, indent=2))
-        rank_zero_info(f"[dl-labs] run files: {self.trainer.log_dir}")
+        rank_zero_info(f"[dl-labs] run files: {log_dir}")
 
 
 def _has_progress_bar(cfg: Namespace) -> bool:
@@ -191,9 +200,18 @@ def _instantiate_data(data_cfg: Namespace) -> LightningDataModule:
     return parser.instantiate(cfg).data
 
 
+_NOISE = ("Does not validate against any of the Union", "Subtypes:", "Errors:", "NoneType", "Given value type",
+          "Given value:", "Problem with given class_path 'lab_modules.Classifier'")
+
+
 def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= 400 else text[:400] + " ..."
+    """jsonargparse explains a bad value over many lines of union alternatives; keep the
+    lines that name the key and the reason."""
+    lines = [ln.strip(" -") for ln in str(err).splitlines()]
+    kept = [ln for ln in lines if ln and not any(n in ln for n in _NOISE)]
+    text = "; ".join(dict.fromkeys(kept)) or " ".join(str(err).split())
+    text += " (see --help, or --print_config for the full resolved config)"
+    return text if len(text) <= 500 else text[:500] + " ..."
 
 
 def main(args: list[str] | None = None) -> None:

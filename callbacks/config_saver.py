@@ -24,8 +24,14 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class LabSaveConfigCallback(SaveConfigCallback):
-    """Every run directory is new (see ``cli.py``), so ``config.yaml`` never clobbers an
-    earlier run; W&B gets the full resolved config, not just the module's hparams."""
+    """Every run gets a directory of its own, claimed atomically by ``cli.py``, so
+    ``config.yaml`` can never clobber another run's; writing it again is only the same run's
+    test phase (``--test_after_fit``, which under ``ddp_spawn`` runs in fresh processes).
+    W&B gets the full resolved config, not just the module's hparams."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.overwrite = True
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         for logger in trainer.loggers:

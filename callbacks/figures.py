@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger  # noqa: E4
 
 
 def run_dir(trainer: Trainer) -> Path:
+    """The run directory. ``trainer.log_dir`` is a collective under DDP: call it on every rank."""
     return Path(trainer.log_dir or trainer.default_root_dir)
 
 
@@ -23,10 +24,9 @@ def log_figure(trainer: Trainer, fig: "plt.Figure", name: str, step: int | None 
 
     CSV-only runs still get the PNG. Returns the PNG path (None on other ranks).
     """
-    path = None
+    path = run_dir(trainer) / "figures" / f"{name.replace('/', '_')}.png"  # on every rank (a broadcast)
     if trainer.is_global_zero:
         step = trainer.global_step if step is None else step
-        path = run_dir(trainer) / "figures" / f"{name.replace('/', '_')}.png"
         os.makedirs(path.parent, exist_ok=True)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         for logger in trainer.loggers:
@@ -37,7 +37,7 @@ def log_figure(trainer: Trainer, fig: "plt.Figure", name: str, step: int | None 
 
                 logger.experiment.log({name: wandb.Image(str(path)), "trainer/global_step": step})
     plt.close(fig)
-    return path
+    return path if trainer.is_global_zero else None
 
 
 def image_grid(images: np.ndarray, titles: list[str] | None = None, ncols: int = 8,
