@@ -67,3 +67,11 @@ def test_missing_checkpoint_names_the_fix(tmp_path, capsys):
         cli("fit", "--config", TRANSFER, *TINY, NET + "weights", "nowhere/*.ckpt", NET + "if_missing", "error",
             runs_dir=tmp_path / "runs", lab="x")
     assert "no checkpoint matches nowhere/*.ckpt" in capsys.readouterr().err
+
+
+def test_scratch_baseline_trains_everything(tmp_path):
+    """The compare spec's scratch variant: `weights=null` (as jsonargparse hands it over) and nothing frozen."""
+    run = cli("fit", "--config", TRANSFER, *FAST, f"{NET}weights=null", "--trainer.callbacks.init_args.freeze=false",
+              runs_dir=tmp_path / "runs", lab="scratch")
+    s = summary(run)
+    assert s["phases"]["phase1"]["trainable_params"] == s["params"]

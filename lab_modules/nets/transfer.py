@@ -40,7 +40,7 @@ class TransferResNet18(ResNet18):
         if if_missing not in ("error", "random"):
             raise LabError(f"if_missing={if_missing!r}: use error or random")
         self.weights_source = None
-        if weights is None:
+        if weights is None or weights.lower() in ("", "none", "null"):  # jsonargparse may hand `null` over as "None"
             return
         if weights == "imagenet":
             state = _imagenet_state_dict()
