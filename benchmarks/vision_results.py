@@ -151,11 +151,14 @@ def bench_lab(lab: Lab, args, extra: list[str], out: Path) -> tuple[list[dict], 
 def bench_transfer(lab: Lab, args, extra: list[str], out: Path) -> tuple[list[dict], int]:
     """Pretrain on classes 0-4, then scratch vs transfer (head only, then fine-tuned) on classes 5-9."""
     quick_phases = ["--trainer.callbacks.init_args.head_epochs", "1"] if args.quick else []
+    shown = shlex.join([a.replace(str(args.data_root_abs), os.path.relpath(args.data_root_abs, ROOT))
+                        for a in [*extra, *quick_phases]])
     failed = run(fit_cmd("transfer_pretrain", extra, out, "pretrain"), out / "pretrain.log") != 0
     pre_text, pre_info = result(out / "pretrain" / "version_0", "test/acc")
     ckpts = sorted(glob.glob(str(out / "pretrain" / "version_0" / "checkpoints" / "best-*.ckpt")))
     rows = [{"lab": lab.name, "variant": "pretrain (classes 0-4)", "ours": pre_text, "report": "-",
-             "command": "python cli.py fit --config configs/labs/vision/transfer_pretrain.yaml --test_after_fit true", **pre_info}]
+             "command": f"python cli.py fit --config configs/labs/vision/transfer_pretrain.yaml {shown} --test_after_fit true",
+             **pre_info}]
     if not ckpts:
         return rows, failed + 1
     net = "--model.init_args.net.init_args."
@@ -178,7 +181,7 @@ def bench_transfer(lab: Lab, args, extra: list[str], out: Path) -> tuple[list[di
             text += f"; best checkpoint {pct(info['test'].get('test/acc'))}"
         rows.append({"lab": lab.name, "variant": label, "ours": text, "report": lab.reported[variant],
                      "command": f"python cli.py compare --config configs/labs/vision/transfer_learning.yaml "
-                                f"--variant {shlex.quote(run_name + '=' + variants[run_name])}", **info})
+                                f"--variant {shlex.quote(run_name + '=' + variants[run_name])} -- {shown}", **info})
     return rows, failed
 
 
@@ -207,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         lab_rows, lab_failed = bench_lab(lab, args, extra, out)
         rows += lab_rows
         failed += lab_failed
-    columns = ["lab", "variant", "ours", "report", "fit_seconds", "command"]
-    table = markdown_table(rows, columns).replace("| ours |", "| our metric |").replace("| report |", "| report's number |")
+    shown = [{"lab": r["lab"], "variant": r["variant"], "our metric": r["ours"], "report's number": r["report"],
+              "fit time (s)": "" if r.get("fit_seconds") is None else f"{r['fit_seconds']:.0f}",
+              "command": f"`{r['command']}`"} for r in rows]
+    table = markdown_table(shown, ["lab", "variant", "our metric", "report's number", "fit time (s)", "command"])
     head = (f"# Vision classification results{' (QUICK: tiny limits, numbers mean nothing)' if args.quick else ''}\n\n"
             f"`python benchmarks/vision_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}` "
             f"({time.perf_counter() - start:.0f} s; data {data_root}; commands take the data args "
