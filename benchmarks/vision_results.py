@@ -216,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(shown, ["lab", "variant", "our metric", "report's number", "fit time (s)", "command"])
     head = (f"# Vision classification results{' (QUICK: tiny limits, numbers mean nothing)' if args.quick else ''}\n\n"
             f"`python benchmarks/vision_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}` "
-            f"({time.perf_counter() - start:.0f} s; data {data_root}; commands take the data args "
-            f"`--data.init_args.path ...` shown in each run's config.yaml)\n\n")
+            f"({time.perf_counter() - start:.0f} s; data {data_root}; run files under {out})\n\n")
     out.mkdir(parents=True, exist_ok=True)
     (out / "vision_results.md").write_text(head + table + "\n")
     (out / "vision_results.json").write_text(json.dumps(rows, indent=2, default=str))
