@@ -37,7 +37,7 @@ class WeightImages(Callback):
         tiles = minmax(w).view(-1, *shape)  # N x C x H x W
         tiles = tiles.permute(0, 2, 3, 1).numpy()
         tiles = tiles[..., 0] if shape[0] == 1 else tiles
-        fig = image_grid(tiles, [str(i) for i in range(len(tiles))], ncols=math.ceil(math.sqrt(len(tiles))), cmap="gray")
+        fig = image_grid(tiles, None, ncols=math.ceil(math.sqrt(len(tiles))), cmap="gray", size=1.0)
         fig.suptitle(f"{self.layer} weights ({when}), first {len(tiles)} of {module.out_features} units", y=1.02)
         return log_figure(trainer, fig, f"weights/{self.layer}_{when}")
 
