@@ -214,6 +214,16 @@ def _one_line(err: BaseException) -> str:
     return text if len(text) <= 500 else text[:500] + " ..."
 
 
+def _lab_error_cause(err: BaseException) -> LabError | None:
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, LabError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else args
     if argv and argv[0] == "compare":
@@ -227,6 +237,10 @@ def main(args: list[str] | None = None) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except Exception as err:  # jsonargparse's parse errors are multi-line; keep one line
+        cause = _lab_error_cause(err)  # a LabError raised while jsonargparse instantiated a class
+        if cause is not None:
+            print(f"error: {cause}", file=sys.stderr)
+            sys.exit(2)
         if type(err).__name__ != "ArgumentError":
             raise
         print(f"error: {_one_line(err)}", file=sys.stderr)

@@ -6,3 +6,8 @@ from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import MNISTDataModule
 
 __all__ = ["MNISTDataModule", "CIFAR10DataModule", "ImageFolderDataModule", "DataSourceError", "LabError"]
+
+# Vision labs (issue 3): full-batch gradient descent as equal chunks + gradient accumulation
+from datamodules.samplers import EqualChunks  # noqa: E402
+
+__all__ += ["EqualChunks"]

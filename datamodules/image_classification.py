@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import lightning as L
 import torch
@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from datamodules.errors import DataSourceError
+from datamodules.samplers import EqualChunks
 from datamodules.sources import Source, default_data_dir, resolve_source
 from datamodules.tensor_dataset import ImageTensorDataset, dict_collate
 
@@ -45,6 +46,8 @@ class ImageClassificationDataModule(L.LightningDataModule):
         path: the user's copy (format per subclass); implies ``source=path`` under ``auto``.
         data_dir: download / full-copy directory (default ``$DL_LABS_DATA`` or ``~/.cache/dl-labs``).
         batch_size: training batch size; ``eval_batch_size`` for val/test (default: the same).
+            ``full``: full-batch gradient descent, the training set as
+            ``trainer.accumulate_grad_batches`` equal chunks (see ``samplers.EqualChunks``).
         val_fraction: share of the training pool held out for validation.
         test_fraction: share held out for test where the source has no test split.
         split_seed: seed of the train/val/test split only.
@@ -68,7 +71,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         source: Source = "auto",
         path: str | None = None,
         data_dir: str | None = None,
-        batch_size: int = 64,
+        batch_size: int | Literal["full"] = 64,
         eval_batch_size: int | None = None,
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
@@ -86,7 +89,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         self.path = path
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
+        self.eval_batch_size = eval_batch_size or (batch_size if batch_size != "full" else 1000)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
@@ -212,10 +215,14 @@ class ImageClassificationDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if not self.datasets:
             self.setup()
+        if split == "train" and self.batch_size == "full":
+            chunks = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
+            batching = {"batch_sampler": EqualChunks(len(self.datasets[split]), chunks)}
+        else:
+            batching = {"batch_size": self.batch_size if split == "train" else self.eval_batch_size, "shuffle": shuffle}
         return DataLoader(
             self.datasets[split],
-            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-            shuffle=shuffle,
+            **batching,
             num_workers=self.num_workers,
             collate_fn=dict_collate,
             persistent_workers=self.num_workers > 0,

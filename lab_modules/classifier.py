@@ -116,7 +116,9 @@ class Classifier(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         steps = self.trainer.estimated_stepping_batches if self.hparams.scheduler_interval == "step" else self.trainer.max_epochs
-        return build_optimizers(self.parameters(), self.optimizer, self.lr_scheduler,
+        # Only trainable parameters: frozen ones join later as param groups (callbacks.PhasedFinetuning).
+        params = [p for p in self.parameters() if p.requires_grad]
+        return build_optimizers(params, self.optimizer, self.lr_scheduler,
                                 self.hparams.scheduler_interval, self.hparams.scheduler_monitor, steps)
 
 

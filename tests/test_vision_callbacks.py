@@ -1,0 +1,131 @@
+"""Figure callbacks: each draws what it claims (checked on the figure's data) and writes a PNG."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from PIL import Image
+
+import callbacks.conv_filters
+import callbacks.feature_maps
+import callbacks.label_histogram
+import callbacks.misclassified
+import callbacks.weight_images
+from callbacks import ConvFilters, FeatureMaps, LabelHistogram, MisclassifiedExamples, WeightImages
+from callbacks.figures import log_figure
+from callbacks.layers import minmax
+from datamodules import CIFAR10DataModule, LabError, MNISTDataModule
+from lab_modules import Classifier
+from lab_modules.nets import MLP, LeNet
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Captures every figure the callbacks log: ``{name: (figure data, png path)}``."""
+    figures: dict[str, tuple[dict, object]] = {}
+
+    def capture(trainer, fig, name, step=None):
+        axes = [ax for ax in fig.axes if ax.get_images() or ax.patches]
+        data = {"images": [ax.get_images()[0].get_array() for ax in axes if ax.get_images()],
+                "titles": [ax.get_title() for ax in axes],
+                "bars": [p.get_height() for ax in axes for p in ax.patches],
+                "size_px": tuple(fig.get_size_inches() * 110)}
+        figures[name] = (data, log_figure(trainer, fig, name, step))
+
+    for mod in (callbacks.conv_filters, callbacks.feature_maps, callbacks.label_histogram, callbacks.misclassified,
+                callbacks.weight_images):
+        monkeypatch.setattr(mod, "log_figure", capture)
+    return figures
+
+
+def _fit(model, dm, cbs, tmp_path, test=True):
+    trainer = L.Trainer(max_steps=3, limit_val_batches=1, limit_test_batches=2, num_sanity_val_steps=0,
+                        logger=CSVLogger(tmp_path), callbacks=cbs, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=dm)
+    if test:
+        trainer.test(model, datamodule=dm, verbose=False)
+    return trainer
+
+
+def _png(path) -> np.ndarray:
+    assert path is not None and path.exists(), path
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def test_cnn_figures(tmp_path, drawn):
+    L.seed_everything(0)
+    dm = CIFAR10DataModule(source="embedded", batch_size=16, eval_batch_size=50, max_train_samples=64)
+    model = Classifier(LeNet(), num_classes=10, class_names=dm.class_names)
+    feature_maps = FeatureMaps(layers=["net.conv1", "net.conv2"], n_inputs=3, max_maps=4)
+    cbs = [LabelHistogram(), ConvFilters("net.conv1", before_training=True), feature_maps, MisclassifiedExamples(n=5)]
+    _fit(model, dm, cbs, tmp_path)
+
+    # label histogram: one bar per class per split, heights = the split's label counts
+    data, path = drawn["data/label_histogram"]
+    expected = [c for split in ("train", "val", "test") for c in torch.bincount(dm.datasets[split].labels, minlength=10).tolist()]
+    assert data["bars"] == expected and sum(expected[:10]) == 64
+    assert _png(path).ndim == 3
+
+    # conv1 filters: 6 RGB 5x5 tiles, each the min-max scaled kernel; untrained differs from trained
+    data, path = drawn["filters/net.conv1_trained"]
+    w = model.net.conv1.weight.detach()
+    assert len(data["images"]) == 6
+    for tile, kernel in zip(data["images"], minmax(w)):
+        assert tile.shape == (5, 5, 3)
+        np.testing.assert_allclose(tile, kernel.permute(1, 2, 0).numpy(), atol=1e-6)
+    untrained = drawn["filters/net.conv1_untrained"][0]["images"][0]
+    assert not np.allclose(untrained, data["images"][0])
+    h, w_px = _png(path).shape[:2]
+    assert 0.5 < h / w_px < 2  # a square-ish 3x3 grid of 6
+
+    # feature maps: rows of input + 4 maps; maps are the hooked conv outputs (checked against a direct forward)
+    data, _ = drawn["feature_maps/net.conv1_trained"]
+    assert len(data["images"]) == 3 * (1 + 4)
+    batch = callbacks.layers.fixed_batch(dm.datasets["val"], 3, 0)
+    with torch.no_grad():
+        direct = model.net.conv1(batch["image"])
+    np.testing.assert_allclose(data["images"][1], minmax(direct[0, :1])[0].numpy(), atol=1e-5)
+    assert data["images"][6].shape == (28, 28)  # second row, first map
+    assert data["titles"][0].startswith(dm.class_names[int(batch["label"][0])])
+    conv2 = drawn["feature_maps/net.conv2_trained"][0]
+    assert conv2["images"][1].shape == (10, 10)
+
+    # misclassified: 5 tiles, each titled "true -> pred (p)" with true != pred
+    data, path = drawn["test/misclassified"]
+    assert len(data["images"]) == 5
+    for title in data["titles"][:5]:
+        true, pred = title.split(" (")[0].split(" -> ")
+        assert true != pred
+    assert _png(path).shape[0] > 50
+
+
+def test_mlp_figures(tmp_path, drawn):
+    L.seed_everything(0)
+    dm = MNISTDataModule(source="embedded", batch_size=16, eval_batch_size=50, max_train_samples=64)
+    net = MLP(in_features=784, hidden=[32, 16])
+    model = Classifier(net, num_classes=10)
+    cbs = [WeightImages("net.layers.1", n=9), FeatureMaps(layers=["net.layers.3"], n_inputs=4)]
+    _fit(model, dm, cbs, tmp_path, test=False)
+
+    data, path = drawn["weights/net.layers.1_trained"]
+    assert len(data["images"]) == 9
+    row = net.layers[1].weight.detach()[2]
+    np.testing.assert_allclose(data["images"][2], minmax(row[None])[0].view(28, 28).numpy(), atol=1e-6)
+    assert _png(path).ndim == 3
+
+    data, _ = drawn["feature_maps/net.layers.3_trained"]
+    assert data["images"][0].shape == (4, 32)  # one row of 32 hidden units per input
+
+
+def test_layer_names_are_checked(tmp_path):
+    dm = MNISTDataModule(source="embedded", batch_size=16, max_train_samples=32)
+    model = Classifier(MLP(in_features=784, hidden=[8]), num_classes=10)
+    with pytest.raises(LabError, match="no layer named 'net.conv9'.*net.layers.1"):
+        _fit(model, dm, [ConvFilters("net.conv9")], tmp_path, test=False)
+    with pytest.raises(LabError, match="not nn.Conv2d"):
+        _fit(model, dm, [ConvFilters("net.layers.1")], tmp_path, test=False)
