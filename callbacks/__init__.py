@@ -5,3 +5,6 @@ from callbacks.prediction_writer import PredictionWriter
 from callbacks.sample_grid import SampleGrid
 
 __all__ = ["ConfusionMatrixFigure", "SampleGrid", "PredictionWriter"]
+from callbacks.image_grids import ImageGrids, LossCurves
+
+__all__ += ["ImageGrids", "LossCurves"]

@@ -6,3 +6,6 @@ from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import MNISTDataModule
 
 __all__ = ["MNISTDataModule", "CIFAR10DataModule", "ImageFolderDataModule", "DataSourceError", "LabError"]
+from datamodules.noisy_mnist import NoisyMNISTDataModule
+
+__all__ += ["NoisyMNISTDataModule"]

@@ -3,3 +3,10 @@
 from lab_modules.classifier import Classifier
 
 __all__ = ["Classifier"]
+from lab_modules.gan import GAN
+
+__all__ += ["GAN"]
+from lab_modules.autoencoder import DenoisingAutoencoder
+from lab_modules.vae import VAE
+
+__all__ += ["VAE", "DenoisingAutoencoder"]
