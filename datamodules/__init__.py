@@ -9,3 +9,6 @@ __all__ = ["MNISTDataModule", "CIFAR10DataModule", "ImageFolderDataModule", "Dat
 from datamodules.noisy_mnist import NoisyMNISTDataModule
 
 __all__ += ["NoisyMNISTDataModule"]
+from datamodules.unpaired import UnpairedImageDataModule
+
+__all__ += ["UnpairedImageDataModule"]

@@ -10,3 +10,6 @@ from lab_modules.autoencoder import DenoisingAutoencoder
 from lab_modules.vae import VAE
 
 __all__ += ["VAE", "DenoisingAutoencoder"]
+from lab_modules.cyclegan import CycleGAN
+
+__all__ += ["CycleGAN"]
