@@ -12,3 +12,6 @@ __all__ += ["NoisyMNISTDataModule"]
 from datamodules.unpaired import UnpairedImageDataModule
 
 __all__ += ["UnpairedImageDataModule"]
+from datamodules.segmentation import SegmentationFolderDataModule
+
+__all__ += ["SegmentationFolderDataModule"]

@@ -13,3 +13,6 @@ __all__ += ["VAE", "DenoisingAutoencoder"]
 from lab_modules.cyclegan import CycleGAN
 
 __all__ += ["CycleGAN"]
+from lab_modules.segmenter import Segmenter
+
+__all__ += ["Segmenter"]
