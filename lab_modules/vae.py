@@ -56,8 +56,7 @@ class VAE(L.LightningModule):
         warm = self.hparams.kl_warmup_epochs
         if not warm or not self.training:
             return self.hparams.beta
-        progress = (self.current_epoch + self.trainer.fit_loop.epoch_loop.batch_progress.current.ready
-                    / max(1, self.trainer.num_training_batches)) / warm
+        progress = self.global_step / (warm * max(1, self.trainer.num_training_batches))
         return self.hparams.beta * min(1.0, progress)
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:

@@ -47,7 +47,7 @@ def test_short_run_beats_the_noisy_input():
     dm = NoisyMNISTDataModule(source="embedded", batch_size=32, eval_batch_size=500)
     model = DenoisingAutoencoder(ConvAutoencoder(channels=[16, 8]),  # the report's net
                                  optimizer=lambda p: torch.optim.Adam(p, lr=3e-3))
-    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
     out = trainer.test(model, datamodule=dm, verbose=False)[0]
