@@ -203,4 +203,7 @@ class SegmentationFolderDataModule(L.LightningDataModule):
         return {"mean": self.mean, "std": self.std, "resolved_source": self.resolved_source}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The training images' mean/std from the checkpoint (Lightning restores it after setup)."""
         self.mean, self.std = state.get("mean", self.mean), state.get("std", self.std)
+        for ds in self.datasets.values():
+            ds.mean, ds.std = self.mean, self.std
