@@ -14,7 +14,7 @@ from lab_modules.image_pool import ImagePool
 from lab_modules.nets import PatchDiscriminator, ResnetGenerator
 
 
-def test_embedded_domains_are_disjoint_and_targets_exact():
+def test_embedded_domains_are_disjoint_and_targets_exact(tmp_path):
     dm = UnpairedImageDataModule(source="embedded", max_train_samples=None, flip=True)
     dm.setup()
     train = dm.datasets["train"]
@@ -28,7 +28,7 @@ def test_embedded_domains_are_disjoint_and_targets_exact():
     assert item["image_a"].min() >= -1 and item["image_a"].max() <= 1
     assert dm.model_info() == {"in_channels": 1, "input_shape": [1, 28, 28]}
     with pytest.raises(DataSourceError, match="trainA"):
-        UnpairedImageDataModule(source="path", path=str(dm.datasets and "/")).setup()
+        UnpairedImageDataModule(source="path", path=str(tmp_path)).setup()  # a folder without trainA/ ...
 
 
 def test_folder_layout(tmp_path):
