@@ -115,9 +115,10 @@ class LabCLI(LightningCLI):
         data = _instantiate_data(cfg.data)
         info = data.model_info() if hasattr(data, "model_info") else {}
         targets = [("model", cfg.model)]
-        net = cfg.model.init_args.get("net") if cfg.model.get("init_args") else None
-        if isinstance(net, Namespace) and net.get("class_path"):
-            targets.append(("model.init_args.net", net))
+        init = cfg.model.get("init_args") or Namespace()
+        for name, sub in vars(init).items():  # every injected nn.Module: net, generator, discriminator, ...
+            if isinstance(sub, Namespace) and sub.get("class_path") and _is_module(sub.class_path):
+                targets.append((f"model.init_args.{name}", sub))
         for where, target in targets:
             params = inspect.signature(_import(target.class_path)).parameters
             for key, value in info.items():
@@ -186,6 +187,14 @@ class LabCLI(LightningCLI):
 def _has_progress_bar(cfg: Namespace) -> bool:
     callbacks = cfg.trainer.get("callbacks") or []
     return any("ProgressBar" in str(getattr(c, "class_path", type(c).__name__)) for c in callbacks)
+
+
+def _is_module(class_path: str) -> bool:
+    try:
+        obj = _import(class_path)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(obj, type) and issubclass(obj, torch.nn.Module)
 
 
 def _import(class_path: str) -> Any:

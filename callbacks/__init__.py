@@ -1,17 +1,15 @@
 """Figures and reports: logged to every attached logger and saved as PNG in the run directory."""
 
 from callbacks.confusion_matrix import ConfusionMatrixFigure
+from callbacks.conv_filters import ConvFilters
+from callbacks.feature_maps import FeatureMaps
+from callbacks.finetuning import PhasedFinetuning
+from callbacks.image_grids import ImageGrids, LossCurves
+from callbacks.label_histogram import LabelHistogram
+from callbacks.misclassified import MisclassifiedExamples
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.sample_grid import SampleGrid
+from callbacks.weight_images import WeightImages
 
-__all__ = ["ConfusionMatrixFigure", "SampleGrid", "PredictionWriter"]
-
-# Vision labs (issue 3)
-from callbacks.conv_filters import ConvFilters  # noqa: E402
-from callbacks.feature_maps import FeatureMaps  # noqa: E402
-from callbacks.finetuning import PhasedFinetuning  # noqa: E402
-from callbacks.label_histogram import LabelHistogram  # noqa: E402
-from callbacks.misclassified import MisclassifiedExamples  # noqa: E402
-from callbacks.weight_images import WeightImages  # noqa: E402
-
-__all__ += ["LabelHistogram", "WeightImages", "ConvFilters", "FeatureMaps", "MisclassifiedExamples", "PhasedFinetuning"]
+__all__ = ["ConfusionMatrixFigure", "ConvFilters", "FeatureMaps", "ImageGrids", "LabelHistogram", "LossCurves",
+           "MisclassifiedExamples", "PhasedFinetuning", "PredictionWriter", "SampleGrid", "WeightImages"]

@@ -14,7 +14,9 @@ from lightning.pytorch.utilities import rank_zero_info
 
 class PredictionWriter(BasePredictionWriter):
     """``predictions.csv``: row index, predicted class (name), its probability and, when
-    the data has labels, the true class. One file per rank under DDP."""
+    the data has labels, the true class. One file per rank under DDP. A module with
+    ``write_predictions(predictions, run_dir, suffix) -> list[Path]`` writes its own files
+    (generated images, masks) instead."""
 
     def __init__(self) -> None:
         super().__init__(write_interval="epoch")
@@ -23,9 +25,13 @@ class PredictionWriter(BasePredictionWriter):
                            batch_indices: Sequence[Any] | None) -> None:
         if not predictions or not isinstance(predictions[0], dict):
             return
+        suffix = "" if trainer.world_size == 1 else f"_rank{trainer.global_rank}"
+        if hasattr(pl_module, "write_predictions"):  # image outputs (samples, masks): the module knows how
+            paths = pl_module.write_predictions(predictions, Path(trainer.log_dir), suffix)
+            rank_zero_info(f"[dl-labs] wrote predictions: {', '.join(str(p) for p in paths)}")
+            return
         names = list(getattr(pl_module, "class_names", []))
         rows = {k: torch.cat([p[k].cpu() for p in predictions]) for k in predictions[0]}
-        suffix = "" if trainer.world_size == 1 else f"_rank{trainer.global_rank}"
         path = Path(trainer.log_dir) / f"predictions{suffix}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         correct = 0

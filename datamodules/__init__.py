@@ -4,10 +4,10 @@ from datamodules.cifar10 import CIFAR10DataModule
 from datamodules.errors import DataSourceError, LabError
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import MNISTDataModule
+from datamodules.noisy_mnist import NoisyMNISTDataModule
+from datamodules.samplers import EqualChunks
+from datamodules.segmentation import SegmentationFolderDataModule
+from datamodules.unpaired import UnpairedImageDataModule
 
-__all__ = ["MNISTDataModule", "CIFAR10DataModule", "ImageFolderDataModule", "DataSourceError", "LabError"]
-
-# Vision labs (issue 3): full-batch gradient descent as equal chunks + gradient accumulation
-from datamodules.samplers import EqualChunks  # noqa: E402
-
-__all__ += ["EqualChunks"]
+__all__ = ["CIFAR10DataModule", "DataSourceError", "EqualChunks", "ImageFolderDataModule", "LabError",
+           "MNISTDataModule", "NoisyMNISTDataModule", "SegmentationFolderDataModule", "UnpairedImageDataModule"]

@@ -1,16 +1,20 @@
 """Plain ``torch.nn`` networks. Nothing in this package imports Lightning."""
 
+from lab_modules.nets.autoencoder import ConvAutoencoder
 from lab_modules.nets.cnn import SimpleCNN, SmallCNN
+from lab_modules.nets.conv_pool_linear import ConvPoolLinear
+from lab_modules.nets.cyclegan import PatchDiscriminator, ResnetGenerator
+from lab_modules.nets.gan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from lab_modules.nets.lenet import LeNet
 from lab_modules.nets.mlp import MLP
+from lab_modules.nets.mnist_features import MNISTFeatureNet
 from lab_modules.nets.params import count_parameters
 from lab_modules.nets.resnet import ResNet18
+from lab_modules.nets.transfer import TransferResNet18
+from lab_modules.nets.unet import UNet
+from lab_modules.nets.vae import ConvVAE, MLPVAE
 from lab_modules.nets.vgg import VGG16
 
-__all__ = ["count_parameters", "MLP", "SmallCNN", "SimpleCNN", "VGG16", "ResNet18"]
-
-# Vision labs (issue 3)
-from lab_modules.nets.conv_pool_linear import ConvPoolLinear  # noqa: E402
-from lab_modules.nets.lenet import LeNet  # noqa: E402
-from lab_modules.nets.transfer import TransferResNet18  # noqa: E402
-
-__all__ += ["ConvPoolLinear", "LeNet", "TransferResNet18"]
+__all__ = ["ConvAutoencoder", "ConvPoolLinear", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "LeNet", "MLP",
+           "MLPDiscriminator", "MLPGenerator", "MLPVAE", "MNISTFeatureNet", "PatchDiscriminator", "ResNet18",
+           "ResnetGenerator", "SimpleCNN", "SmallCNN", "TransferResNet18", "UNet", "VGG16", "count_parameters"]
