@@ -65,7 +65,8 @@ class Classifier(L.LightningModule):
                 prefix=f"{stage}/",
             )
 
-        self.train_metrics = metrics("train")
+        # Training accuracy only: macro F1 on training batches teaches nothing and costs every step.
+        self.train_metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")}, prefix="train/")
         self.val_metrics = metrics("val")
         self.test_metrics = metrics("test")
         # Read by the confusion-matrix callback at the end of each val/test epoch.
@@ -86,7 +87,8 @@ class Classifier(L.LightningModule):
         metrics.update(preds, target)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        if stage != "train":  # training metrics are logged once per epoch (on_train_epoch_end), not per step
+            self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True)
         return loss, preds, target
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -107,6 +109,10 @@ class Classifier(L.LightningModule):
         if self.target_key in batch:
             out["label"] = batch[self.target_key]
         return out
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
 
     def on_validation_epoch_start(self) -> None:
         self.val_confmat.reset()
