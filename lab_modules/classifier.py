@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from lab_modules.optim import build_optimizers
@@ -67,6 +67,7 @@ class Classifier(L.LightningModule):
 
         # Training accuracy only: macro F1 on training batches teaches nothing and costs every step.
         self.train_metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")}, prefix="train/")
+        self.train_loss = MeanMetric()
         self.val_metrics = metrics("val")
         self.test_metrics = metrics("test")
         # Read by the confusion-matrix callback at the end of each val/test epoch.
@@ -85,9 +86,14 @@ class Classifier(L.LightningModule):
         preds = logits.argmax(dim=-1)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(preds, target)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
-        if stage != "train":  # training metrics are logged once per epoch (on_train_epoch_end), not per step
+        if stage == "train":
+            # Each self.log() costs Lightning ~0.3 ms of bookkeeping, a tenth of a small net's step:
+            # the epoch mean is kept here and the step value is logged only when the loggers write.
+            self.train_loss.update(loss.detach(), weight=target.shape[0])
+            if self.global_step % self.trainer.log_every_n_steps == 0:
+                self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0])
+        else:
+            self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
             self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True)
         return loss, preds, target
 
@@ -111,7 +117,8 @@ class Classifier(L.LightningModule):
         return out
 
     def on_train_epoch_end(self) -> None:
-        self.log_dict(self.train_metrics.compute())
+        self.log_dict({"train/loss": self.train_loss.compute(), **self.train_metrics.compute()}, prog_bar=True)
+        self.train_loss.reset()
         self.train_metrics.reset()
 
     def on_validation_epoch_start(self) -> None:
