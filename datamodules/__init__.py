@@ -6,3 +6,7 @@ from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import MNISTDataModule
 
 __all__ = ["MNISTDataModule", "CIFAR10DataModule", "ImageFolderDataModule", "DataSourceError", "LabError"]
+
+from datamodules.text_classification import TextClassificationDataModule  # noqa: E402
+
+__all__ += ["TextClassificationDataModule"]
