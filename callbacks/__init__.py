@@ -5,3 +5,8 @@ from callbacks.prediction_writer import PredictionWriter
 from callbacks.sample_grid import SampleGrid
 
 __all__ = ["ConfusionMatrixFigure", "SampleGrid", "PredictionWriter"]
+
+from callbacks.attention_heatmap import AttentionHeatmap  # noqa: E402
+from callbacks.parameter_counts import ParameterCounts  # noqa: E402
+
+__all__ += ["AttentionHeatmap", "ParameterCounts"]

@@ -100,7 +100,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # class_names is the model's hparam too (Lightning refuses differing duplicates): kept apart
+        self.save_hyperparameters(ignore=["class_names"])
         self.hp = self.hparams
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.eval_batch_size = eval_batch_size or batch_size
@@ -298,6 +299,9 @@ class TextClassificationDataModule(L.LightningDataModule):
     def _loader(self, split: str) -> DataLoader:
         ds = self.dataset(split)
         train = split == "train"
+        if split == "predict":  # input order kept; a plain sampler (Lightning re-creates predict samplers)
+            return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, collate_fn=dict_collate,
+                              num_workers=self.hp.num_workers)
         sampler = BucketBatchSampler(ds.lengths, self.hp.batch_size if train else self.eval_batch_size, shuffle=train,
                                      bucket=self.hp.bucketing and split != "predict", seed=self.hp.split_seed)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=dict_collate, num_workers=self.hp.num_workers,
