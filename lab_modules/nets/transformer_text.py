@@ -41,16 +41,18 @@ class TransformerTextClassifier(nn.Module):
 
 class AttentionToyClassifier(nn.Module):
     """The R2-L24 toy: embedding (d = 8) + sinusoidal positions -> one scaled dot-product
-    self-attention (Q, K, V projections, padding masked) -> mean over real tokens -> linear.
-    ``last_attention``: N x 1 x L x L."""
+    self-attention (Q, K, V projections, padding masked) -> mean over real tokens -> a small
+    ReLU head (``head_hidden``; 0 = linear; negation flips polarity, an XOR a linear read-out of a
+    mean cannot express) -> classes. ``last_attention``: N x 1 x L x L."""
 
     def __init__(self, vocab_size: int = 100, num_classes: int = 2, pad_index: int = 0, d_model: int = 8,
-                 max_len: int = 64) -> None:
+                 max_len: int = 64, head_hidden: int = 16) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_index)
         self.positions = SinusoidalPositionalEncoding(d_model, max_len)
         self.q, self.k, self.v = (nn.Linear(d_model, d_model) for _ in range(3))
-        self.fc = nn.Linear(d_model, num_classes)
+        self.fc = (nn.Sequential(nn.Linear(d_model, head_hidden), nn.ReLU(), nn.Linear(head_hidden, num_classes))
+                   if head_hidden else nn.Linear(d_model, num_classes))
         self.last_attention: list[Tensor] = []
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
