@@ -10,3 +10,7 @@ from callbacks.attention_heatmap import AttentionHeatmap  # noqa: E402
 from callbacks.parameter_counts import ParameterCounts  # noqa: E402
 
 __all__ += ["AttentionHeatmap", "ParameterCounts"]
+
+from callbacks.periodic_checkpoint import PeriodicCheckpoint  # noqa: E402
+
+__all__ += ["PeriodicCheckpoint"]
