@@ -28,7 +28,7 @@ HOW_TO_GET = {
     "trec": "pass --data.init_args.path DIR holding train_5500.label and TREC_10.label",
     "imdb": "pass --data.init_args.path FILE.csv (--data.init_args.text_column review --data.init_args.label_column sentiment)",
 }
-_READ_CACHE: dict[tuple, Splits] = {}
+_READ_CACHE: dict[tuple, tuple[Splits, str | None]] = {}
 _TOKENIZER_CACHE: dict[str, tuple] = {}
 
 
@@ -160,12 +160,9 @@ class TextClassificationDataModule(L.LightningDataModule):
         hp = self.hp
         key = (hp.dataset, hp.source, hp.path, hp.format, hp.text_column, hp.label_column, hp.trec_labels, hp.toy_size,
                str(self.data_dir))
-        if key not in _READ_CACHE:
-            _READ_CACHE[key] = self._read()
-        else:
-            self.resolved_source = _READ_CACHE[key + ("source",)] if key + ("source",) in _READ_CACHE else "cached"
-        _READ_CACHE[key + ("source",)] = self.resolved_source
-        raw = _READ_CACHE[key]
+        if key not in _READ_CACHE:  # the CLI reads once for model_info(), Lightning again in setup()
+            _READ_CACHE[key] = (self._read(), self.resolved_source)
+        raw, self.resolved_source = _READ_CACHE[key]
         pool = raw.get("train") or raw.get("all")
         if pool is None:
             raise DataSourceError(f"{self.name}: no training texts found; pass a file or a folder with train data")

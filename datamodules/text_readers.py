@@ -188,9 +188,7 @@ def read_hub(dataset: str, cache_dir: Path, fine: bool = False) -> Splits:
     for hub_split, ours in splits.items():
         part = ds[hub_split]
         names = part.features[label_col].names if hasattr(part.features[label_col], "names") else None
-        labels = [names[i] if names else str(i) for i in part[label_col]]
-        if dataset == "trec" and not fine:
-            labels = [TREC_COARSE[part.features[label_col].names.index(x)] if x not in TREC_COARSE else x for x in labels]
+        labels = [names[i] if names else str(i) for i in part[label_col]]  # TREC: ABBR.., or ABBR:abb.. when fine
         out[ours] = (list(part[text_col]), normalise_sentiment(labels))
     return out
 
