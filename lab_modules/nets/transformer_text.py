@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from lab_modules.nets.attention import EncoderLayer, SinusoidalPositionalEncoding, scaled_dot_product
@@ -24,6 +25,11 @@ class TransformerTextClassifier(nn.Module):
         super().__init__()
         self.d_model = d_model
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_index)
+        # std d^-0.5, so that embedding * sqrt(d) has unit scale, like the positional encoding
+        # (with nn.Embedding's N(0, 1) the positions would drown in 11x larger word vectors)
+        nn.init.normal_(self.embedding.weight, std=d_model ** -0.5)
+        with torch.no_grad():
+            self.embedding.weight[pad_index].zero_()
         self.positions = SinusoidalPositionalEncoding(d_model, max_len)
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList([EncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers)])
