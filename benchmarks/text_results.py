@@ -39,7 +39,7 @@ RUNS = {
     "embedding": ("sentiment_bow_mlp_embedding", "rt", "R0 0.87 (set 1)", None),
     "bert_gru": ("sentiment_bert_gru", "rt", "R1 0.9230 (IMDB)", None),
 }
-EXTRA = {"trec_prefix_head_only": ["--model.init_args.net.init_args.prefix_length", "null"],
+EXTRA = {"trec_prefix_head_only": ["--model.init_args.net.init_args.prefix_length", "0"],
          "sentiment_rnn_gru": ["--model.init_args.net.init_args.cell", "gru"]}
 CROSS = {"bow": "R0 bow: 0.80 / 0.76 -> 0.80 / 0.88", "embedding": "R0 bert: 0.87 / 0.81 -> 0.83 / 0.89"}
 PREDICT = ["Justice League is terrible. I hated it.", "Avengers was great!!"]
@@ -75,7 +75,8 @@ class Runner:
             print(f"[text_results] {name} FAILED (exit {rc}), see {log}: {tail}", flush=True)
             return {}
         runs = sorted((self.out / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-        summary = json.loads((runs[-1] / "summary.json").read_text()) if runs else {}
+        summary_file = runs[-1] / "summary.json" if runs else None
+        summary = json.loads(summary_file.read_text()) if summary_file and summary_file.exists() else {}  # predict writes none
         summary["run_dir"] = str(runs[-1]) if runs else ""
         summary["seconds"] = round(time.perf_counter() - start, 1)
         return summary

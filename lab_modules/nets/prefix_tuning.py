@@ -16,7 +16,7 @@ class PrefixTuningClassifier(nn.Module):
     """Frozen encoder; ``prefix_length`` trainable vectors are inserted after the embedding
     layer (before the first transformer layer), the attention mask is extended with ones for
     them, and the head reads the mean over the *real* tokens (neither prefix nor padding).
-    ``prefix_length: null`` trains the head only (the baseline). Needs a BERT-like encoder
+    ``prefix_length: null`` (or 0) trains the head only (the baseline). Needs a BERT-like encoder
     (``embeddings`` + ``encoder``)."""
 
     def __init__(self, encoder: str | None = None, encoder_config: dict[str, Any] | None = None,
