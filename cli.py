@@ -112,6 +112,13 @@ class LabCLI(LightningCLI):
         """Fill model/net arguments named like the data's ``model_info()`` keys
         (num_classes, class_names, input_shape, vocab_size, ...). A value the user set
         explicitly that contradicts the data is an error, not silently replaced."""
+        ckpt = cfg.get("ckpt_path")
+        if ckpt and Path(str(ckpt)).is_file() and cfg.data.get("init_args") is not None \
+                and "from_checkpoint" in inspect.signature(_import(cfg.data.class_path)).parameters \
+                and not cfg.data.init_args.get("from_checkpoint"):
+            # Data that can restore itself (tokenizer, class names) from the checkpoint does so,
+            # so `test` / `predict --ckpt_path` need no training data to build the model.
+            cfg.data.init_args.from_checkpoint = str(ckpt)
         data = _instantiate_data(cfg.data)
         info = data.model_info() if hasattr(data, "model_info") else {}
         targets = [("model", cfg.model)]

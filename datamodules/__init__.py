@@ -7,7 +7,9 @@ from datamodules.mnist import MNISTDataModule
 from datamodules.noisy_mnist import NoisyMNISTDataModule
 from datamodules.samplers import EqualChunks
 from datamodules.segmentation import SegmentationFolderDataModule
+from datamodules.text_classification import TextClassificationDataModule
 from datamodules.unpaired import UnpairedImageDataModule
 
 __all__ = ["CIFAR10DataModule", "DataSourceError", "EqualChunks", "ImageFolderDataModule", "LabError",
-           "MNISTDataModule", "NoisyMNISTDataModule", "SegmentationFolderDataModule", "UnpairedImageDataModule"]
+           "MNISTDataModule", "NoisyMNISTDataModule", "SegmentationFolderDataModule",
+           "TextClassificationDataModule", "UnpairedImageDataModule"]

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from datamodules.errors import LabError
 from lab_modules.optim import build_optimizers
 
 
@@ -32,6 +33,11 @@ class Classifier(L.LightningModule):
             and ``scheduler_monitor`` (for ReduceLROnPlateau) say how Lightning steps it.
         label_smoothing: cross-entropy label smoothing.
         target_key: the batch key holding the labels.
+        binary: two classes with ONE logit per example (``BCEWithLogitsLoss``; probability of
+            class 1 = ``sigmoid(logit)``), as R1's BERT-GRU. Default: one logit per class.
+        weights_from: a Lightning checkpoint whose model weights initialise this one (fine-tuning
+            a trained lab on new data; loaded with ``weights_only=True``). Unlike ``--ckpt_path``
+            it starts a fresh run (new optimizer, epoch 0).
     """
 
     monitor = ("val/acc", "max")
@@ -47,15 +53,20 @@ class Classifier(L.LightningModule):
         scheduler_monitor: str = "val/loss",
         label_smoothing: float = 0.0,
         target_key: str = "label",
+        binary: bool = False,
+        weights_from: str | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net"])
+        self.save_hyperparameters(ignore=["net", "weights_from"])  # weights_from: used once, here
         self.net = net
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.target_key = target_key
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.binary = binary
+        if binary and num_classes != 2:
+            raise LabError(f"binary (one-logit) mode needs 2 classes, the data has {num_classes}; set binary: false")
+        self.loss_fn = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self._net_inputs = _accepted_inputs(net)
 
         def metrics(stage: str) -> MetricCollection:
@@ -73,6 +84,20 @@ class Classifier(L.LightningModule):
         # Read by the confusion-matrix callback at the end of each val/test epoch.
         self.val_confmat = MulticlassConfusionMatrix(num_classes)
         self.test_confmat = MulticlassConfusionMatrix(num_classes)
+        if weights_from:
+            self._load_weights(weights_from)
+
+    def _load_weights(self, path: str) -> None:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise LabError(f"no checkpoint at {path}; pass an existing --model.init_args.weights_from") from None
+        state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if k.startswith("net.")]
+        if missing or unexpected:
+            raise LabError(f"{path} does not fit this net (missing {missing[:3]}, unexpected {unexpected[:3]}); "
+                           f"pass a checkpoint of the same net and vocabulary")
 
     def forward(self, **inputs: Tensor) -> Tensor:
         if self._net_inputs is not None:
@@ -82,8 +107,7 @@ class Classifier(L.LightningModule):
     def _step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor, Tensor]:
         target = batch[self.target_key]
         logits = self(**{k: v for k, v in batch.items() if k != self.target_key})
-        loss = self.loss_fn(logits, target)
-        preds = logits.argmax(dim=-1)
+        loss, preds = self._loss_and_preds(logits, target)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(preds, target)
         if stage == "train":
@@ -96,6 +120,28 @@ class Classifier(L.LightningModule):
             self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
             self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True)
         return loss, preds, target
+
+    def _loss_and_preds(self, logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        if not self.binary:
+            return self.loss_fn(logits, target), logits.argmax(dim=-1)
+        logit = self._single_logit(logits)
+        return self.loss_fn(logit, target.float()), (logit > 0).long()
+
+    @staticmethod
+    def _single_logit(logits: Tensor) -> Tensor:
+        if logits.dim() == 2 and logits.shape[-1] == 1:
+            return logits[:, 0]
+        if logits.dim() != 1:
+            raise LabError(f"binary mode needs one logit per example, the net gives shape {tuple(logits.shape)}; "
+                           f"set the net's output to 1 (e.g. binary: true) or the model's binary: false")
+        return logits
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """N x num_classes class probabilities (``[1 - p, p]`` in binary mode)."""
+        if not self.binary:
+            return logits.softmax(dim=-1)
+        p = torch.sigmoid(self._single_logit(logits))
+        return torch.stack([1 - p, p], dim=-1)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")[0]
@@ -110,7 +156,7 @@ class Classifier(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         logits = self(**{k: v for k, v in batch.items() if k != self.target_key})
-        probs = logits.softmax(dim=-1)
+        probs = self.probabilities(logits)
         out = {"pred": probs.argmax(dim=-1), "probs": probs}
         if self.target_key in batch:
             out["label"] = batch[self.target_key]

@@ -1,0 +1,136 @@
+"""Text datamodule: readers (TREC leak, latin-1 rt-polarity, CSV/TSV/JSONL), tokenizers, batching."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from datamodules import TextClassificationDataModule
+from datamodules.errors import DataSourceError, LabError
+from datamodules.text_batching import BucketBatchSampler
+from datamodules.text_readers import TEXT_DIR, parse_trec_line, read_embedded
+from datamodules.text_tokenizer import TextEncoder, build_vocab, python_loop_encode
+
+
+def _raw_trec_lines() -> list[str]:
+    text = gzip.open(TEXT_DIR / "trec_train_5500.label.gz").read().decode("utf-8")
+    return [ln for ln in text.split("\n") if ln.strip()]
+
+
+def test_trec_fine_label_never_leaks_into_the_text():
+    lines = _raw_trec_lines()
+    dm = TextClassificationDataModule(dataset="trec", source="embedded", val_fraction=0.0)
+    dm.setup("fit")
+    texts = set(dm.texts("train")) | set(dm.texts("val"))
+    assert len(lines) == 5452
+    for line in lines:
+        label, question = line.split(" ", 1)
+        fine = label.split(":")[1]
+        assert question.strip() in texts  # the question, whole
+    for t in texts:  # and nothing of the label: neither "COARSE:fine" nor the bare fine label in front
+        first = t.split(" ", 1)[0]
+        assert ":" not in first or not first.split(":")[0].isupper(), t
+    leaked = sum(1 for ln in lines if parse_trec_line(ln)[1].split(" ", 1)[0] == ln.split(" ", 1)[0].split(":")[1])
+    assert leaked < 0.01 * len(lines), f"{leaked} questions start with their own fine label"
+    assert parse_trec_line("DESC:manner How did serfdom develop ?") == ("DESC", "How did serfdom develop ?")
+    assert parse_trec_line("DESC:manner How did serfdom develop ?", fine=True)[0] == "DESC:manner"
+
+
+def test_trec_classes_and_official_test_set():
+    dm = TextClassificationDataModule(dataset="trec", source="embedded")
+    info = dm.model_info()
+    assert info["class_names"] == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    dm.setup("fit")
+    assert len(dm.texts("test")) == 500
+    labels = dm._splits["test"][1]
+    assert np.bincount(labels, minlength=6).tolist() == [9, 138, 94, 65, 81, 113]
+    fine = TextClassificationDataModule(dataset="trec", source="embedded", trec_labels="fine")
+    assert fine.model_info()["num_classes"] == 50
+
+
+def test_rt_polarity_latin1_split_on_newline_only():
+    texts, labels = read_embedded("rt_polarity")["all"]
+    assert len(texts) == 10662 and labels.count("positive") == 5331
+    assert any("\x85" in t for t in texts)  # U+0085 kept inside a line, not a line break
+    dm = TextClassificationDataModule(dataset="rt_polarity", source="embedded")
+    dm.setup("fit")
+    assert [len(dm.texts(s)) for s in ("train", "val", "test")] == [8530, 1066, 1066]
+
+
+def test_path_sources_csv_tsv_jsonl_and_errors(tmp_path):
+    rows = [("a great film", "pos"), ("dull and long", "neg"), ("loved it", "pos"), ("awful", "neg")] * 5
+    (tmp_path / "d.csv").write_text("review,stars\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
+    (tmp_path / "d.tsv").write_text("review\tstars\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"review": t, "stars": y}) + "\n" for t, y in rows))
+    for name in ("d.csv", "d.tsv", "d.jsonl"):
+        dm = TextClassificationDataModule(dataset="custom", path=str(tmp_path / name), text_column="review",
+                                          label_column="stars", val_fraction=0.2, test_fraction=0.2)
+        info = dm.model_info()
+        assert info["class_names"] == ["neg", "pos"], name
+        dm.setup("fit")
+        assert sum(len(dm.texts(s)) for s in ("train", "val", "test")) == 20
+    with pytest.raises(DataSourceError, match="label_column"):
+        TextClassificationDataModule(dataset="custom", path=str(tmp_path / "d.csv"), text_column="review").model_info()
+    with pytest.raises(DataSourceError, match="--data.init_args.path"):
+        TextClassificationDataModule(dataset="trec", source="path", path=str(tmp_path / "missing")).model_info()
+    with pytest.raises(DataSourceError, match="no network"):
+        TextClassificationDataModule(dataset="imdb", source="download").model_info()
+    # a sentiment CSV's labels are normalised, so checkpoints move between sentiment sets
+    dm = TextClassificationDataModule(dataset="imdb", path=str(tmp_path / "d.csv"), text_column="review", label_column="stars")
+    assert dm.model_info()["class_names"] == ["negative", "positive"]
+
+
+def test_trec_and_rt_polarity_paths(tmp_path):
+    (tmp_path / "trec").mkdir()
+    (tmp_path / "trec" / "train_5500.label").write_text("HUM:ind Who wrote Hamlet ?\nLOC:city Where is Rome ?\n" * 10)
+    (tmp_path / "trec" / "TREC_10.label").write_text("NUM:date When was 1984 written ?\n")
+    dm = TextClassificationDataModule(dataset="trec", path=str(tmp_path / "trec"))
+    dm.setup("fit")
+    assert dm.texts("test") == ["When was 1984 written ?"]
+    (tmp_path / "rt").mkdir()
+    (tmp_path / "rt" / "rt-polarity.pos").write_bytes(b"caf\xe9 good\x85 fine\n" * 10)
+    (tmp_path / "rt" / "rt-polarity.neg").write_bytes(b"bad\n" * 10)
+    dm = TextClassificationDataModule(dataset="rt_polarity", path=str(tmp_path / "rt"))
+    dm.setup("fit")
+    assert sum(len(dm.texts(s)) for s in ("train", "val", "test")) == 20
+
+
+def test_tokenizers_vocab_equals_the_python_loop_and_options():
+    texts = read_embedded("imdb")["all"][0][:200]
+    tok = build_vocab(texts)
+    enc = TextEncoder("vocab", tok, 0)
+    assert [a.tolist() for a in enc.encode(texts)] == python_loop_encode(texts, tok.get_vocab())
+    assert "br" not in tok.get_vocab()  # <br /> stripped
+    small = build_vocab(texts, min_freq=3, max_size=500)
+    assert small.get_vocab_size() == 500 and small.token_to_id("<pad>") == 0 and small.token_to_id("<unk>") == 1
+    stop = TextEncoder("vocab", tok, 0, stop_words=["the", "a"])
+    ids = stop.encode(["The film, a joy"])[0]
+    assert stop.tokens(ids) == ["film", ",", "joy"]
+    assert TextEncoder.from_state(stop.state()).encode(["The film, a joy"])[0].tolist() == ids.tolist()
+    assert enc.encode(["zzzqqq"])[0].tolist() == [1] and enc.encode([""])[0].tolist() == [1]
+
+
+def test_bucketing_and_batch_keys():
+    dm = TextClassificationDataModule(dataset="rt_polarity", source="embedded", batch_size=32, max_length=16)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    seen, spread = [], []
+    for batch in loader:
+        lengths = batch["lengths"]
+        assert batch["input_ids"].shape[1] == int(lengths.max()) <= 16
+        assert (batch["attention_mask"].sum(1) == lengths).all()
+        assert ((batch["input_ids"] == 0) == (batch["attention_mask"] == 0)).all()
+        spread.append(int(lengths.max() - lengths.min()))
+        seen.append(len(lengths))
+    assert sum(seen) == 8530 and np.mean(spread) <= 2
+    sampler = BucketBatchSampler(np.arange(100) % 7, 10, shuffle=True)
+    first, second = list(sampler), list(sampler)
+    assert sorted(i for b in first for i in b) == list(range(100)) and first != second
+
+
+def test_from_checkpoint_errors(tmp_path):
+    with pytest.raises(LabError, match="no checkpoint"):
+        TextClassificationDataModule(from_checkpoint=str(tmp_path / "nope.ckpt")).model_info()
