@@ -12,14 +12,19 @@ from callbacks.layers import dataset
 
 
 class LabelHistogram(Callback):
-    """At fit start: per-class counts of ``splits`` (the datamodule's ``datasets[split].labels``),
+    """After the first training epoch: per-class counts of ``splits`` (the datamodule's ``datasets[split].labels``),
     grouped bars with class names. Shows imbalance and that the splits are stratified-ish."""
 
     def __init__(self, splits: list[str] = ["train", "val", "test"]) -> None:  # noqa: B006
         self.splits = splits
         self.counts: dict[str, np.ndarray] = {}
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Drawn after the first epoch rather than at fit start: a data figure need not delay training.
+        if trainer.current_epoch == 0:
+            self._draw(trainer, pl_module)
+
+    def _draw(self, trainer: Trainer, pl_module: LightningModule) -> None:
         names = list(pl_module.class_names)
         k = len(names)
         self.counts = {}

@@ -9,7 +9,7 @@ from callbacks.figures import image_grid, log_figure, to_display
 
 
 class SampleGrid(Callback):
-    """At fit start: ``n`` training images with their labels. At test end: ``n`` test images
+    """After the first training epoch: ``n`` training images with their labels. At test end: ``n`` test images
     with true and predicted labels (wrong ones marked), from a fixed seeded draw."""
 
     def __init__(self, n: int = 32, seed: int = 0, image_key: str = "image", label_key: str = "label") -> None:
@@ -27,9 +27,10 @@ class SampleGrid(Callback):
         dm = trainer.datamodule
         return (getattr(dm, "mean", None), getattr(dm, "std", None)) if getattr(dm, "normalize", True) else (None, None)
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # After the first epoch rather than at fit start: a data figure need not delay training.
         dm = trainer.datamodule
-        if dm is None or "train" not in getattr(dm, "datasets", {}):
+        if trainer.current_epoch != 0 or dm is None or "train" not in getattr(dm, "datasets", {}):
             return
         batch = self._batch(dm.datasets["train"])
         names = pl_module.class_names
