@@ -154,7 +154,11 @@ class LabCLI(LightningCLI):
         if self.subcommand == "predict":
             extra.append(PredictionWriter())
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}
-        return super().instantiate_trainer(**kwargs)
+        forced = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
+        if cfg.trainer.get("enable_checkpointing") is False:  # the forced ModelCheckpoint would contradict it
+            forced = [cb for cb in forced if not isinstance(cb, ModelCheckpoint)]
+        trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        return self._instantiate_trainer(trainer_config, forced)
 
     def before_fit(self) -> None:
         self._fit_started = time.perf_counter()
