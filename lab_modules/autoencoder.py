@@ -14,9 +14,10 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from lab_modules.optim import build_optimizers
 from lab_modules.outputs import write_image_predictions
+from lab_modules.shared_step import SharedStep
 
 
-class DenoisingAutoencoder(L.LightningModule):
+class DenoisingAutoencoder(SharedStep, L.LightningModule):
     """``net(noisy) -> denoised`` in [0, 1], trained with MSE against ``image`` (the clean target).
 
     Logs ``<stage>/loss`` (MSE), ``<stage>/psnr`` and ``<stage>/ssim`` of the output and, on
@@ -57,15 +58,6 @@ class DenoisingAutoencoder(L.LightningModule):
             baseline.update(noisy, clean)
             self.log_dict(baseline, on_epoch=True, batch_size=n)
         return loss
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         noisy = batch[self.hparams.input_key]

@@ -14,10 +14,11 @@ from torchmetrics.classification import BinaryF1Score, BinaryJaccardIndex
 
 from lab_modules.optim import build_optimizers
 from lab_modules.outputs import write_image_predictions
+from lab_modules.shared_step import SharedStep
 from lab_modules.tiling import padded_call, sliding_window
 
 
-class Segmenter(L.LightningModule):
+class Segmenter(SharedStep, L.LightningModule):
     """Trains ``net`` (image -> 1-channel logits of the same size: our ``UNet`` or ``smp.Unet``)
     on ``dice_weight * DiceLoss + bce_weight * BCE``.
 
@@ -63,15 +64,6 @@ class Segmenter(L.LightningModule):
         metrics.update(torch.sigmoid(logits).flatten(), mask.flatten().long())
         self.log_dict(metrics, on_epoch=True, prog_bar=stage != "train")
         return loss
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         prob = torch.sigmoid(self(batch["image"]))

@@ -15,6 +15,7 @@ from callbacks.figures import plt
 from datamodules.errors import LabError
 from lab_modules.optim import build_optimizers
 from lab_modules.outputs import write_image_predictions
+from lab_modules.shared_step import SharedStep
 
 
 def vae_terms(logits: Tensor, target: Tensor, mu: Tensor, logvar: Tensor) -> tuple[Tensor, Tensor]:
@@ -26,7 +27,7 @@ def vae_terms(logits: Tensor, target: Tensor, mu: Tensor, logvar: Tensor) -> tup
     return recon, kl
 
 
-class VAE(L.LightningModule):
+class VAE(SharedStep, L.LightningModule):
     """Trains ``net`` (``forward(image) -> (logits, mu, logvar)``, e.g. MLPVAE / ConvVAE) on
     ``recon + beta_t * KL`` with targets in [0, 1] (data ``normalize: false``; the report fed
     [-1, 1] targets to BCE).
@@ -73,15 +74,6 @@ class VAE(L.LightningModule):
         if stage != "train" and "label" in batch and sum(len(m) for m, _ in self._latents) < self.hparams.scatter_points:
             self._latents.append((mu.detach().cpu(), batch["label"].cpu()))
         return loss
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
 
     def on_validation_epoch_start(self) -> None:
         self._latents = []

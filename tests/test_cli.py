@@ -104,3 +104,9 @@ def test_class_path_swap_fills_shapes_from_data(net, tmp_path):
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["model"]["init_args"]["net"]["class_path"] == net
     assert summary(run)["global_step"] == 2
+
+
+def test_checkpointing_can_be_switched_off(tmp_path):
+    run = cli("fit", "--config", MNIST, *TINY, "--trainer.enable_checkpointing", "false", runs_dir=tmp_path, lab="nockpt")
+    assert not (run / "checkpoints").exists()
+    assert summary(run)["global_step"] == 2
