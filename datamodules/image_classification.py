@@ -15,6 +15,7 @@ from torchvision.transforms import v2
 from datamodules.errors import DataSourceError
 from datamodules.samplers import EqualChunks
 from datamodules.sources import Source, default_data_dir, resolve_source
+from datamodules.split_loaders import SplitLoaders
 from datamodules.tensor_dataset import ImageTensorDataset, dict_collate
 
 
@@ -33,7 +34,7 @@ def seeded_split(n: int, fractions: list[float], seed: int) -> list[torch.Tensor
     return parts
 
 
-class ImageClassificationDataModule(L.LightningDataModule):
+class ImageClassificationDataModule(SplitLoaders, L.LightningDataModule):
     """Images in memory as uint8, split train/val/test with ``split_seed``.
 
     Subclasses say where the data comes from (``_read``, ``_full_copy``, ``_download``) and
@@ -212,14 +213,15 @@ class ImageClassificationDataModule(L.LightningDataModule):
     def _take(split: dict, idx: torch.Tensor) -> dict:
         return {"images": split["images"][idx], "labels": split["labels"][idx]}
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str) -> DataLoader:
         if not self.datasets:
             self.setup()
         if split == "train" and self.batch_size == "full":
             chunks = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
             batching = {"batch_sampler": EqualChunks(len(self.datasets[split]), chunks)}
         else:
-            batching = {"batch_size": self.batch_size if split == "train" else self.eval_batch_size, "shuffle": shuffle}
+            batching = {"batch_size": self.batch_size if split == "train" else self.eval_batch_size,
+                        "shuffle": split == "train"}
         return DataLoader(
             self.datasets[split],
             **batching,
@@ -227,18 +229,6 @@ class ImageClassificationDataModule(L.LightningDataModule):
             collate_fn=dict_collate,
             persistent_workers=self.num_workers > 0,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
     def state_dict(self) -> dict[str, Any]:
         # Saved in every checkpoint: what `predict` on a new machine needs to decode outputs.

@@ -19,6 +19,7 @@ from datamodules.errors import DataSourceError
 from datamodules.image_classification import seeded_split
 from datamodules.readers import IMAGE_SUFFIXES
 from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
+from datamodules.split_loaders import SplitLoaders
 from datamodules.tensor_dataset import dict_collate
 
 FOLDER_PAIRS = [("image", "label"), ("images", "masks"), ("images", "labels"), ("image", "mask")]
@@ -106,7 +107,7 @@ class SegmentationDataset(Dataset):
         return {"image": (image.float() / 255 - self.mean) / self.std, "mask": mask.float()}
 
 
-class SegmentationFolderDataModule(L.LightningDataModule):
+class SegmentationFolderDataModule(SplitLoaders, L.LightningDataModule):
     """Binary segmentation from an images folder and a masks folder with matching file names
     (``image/`` + ``label/``, or ``images/`` + ``masks/``). ``embedded``: the 30 ISBI 2012 EM slices
     downscaled to 192 x 192 (white = cell interior = 1, black = membrane = 0);
@@ -186,18 +187,6 @@ class SegmentationFolderDataModule(L.LightningDataModule):
         return DataLoader(self.datasets[split], batch_size=self.batch_size if split == "train" else self.eval_batch_size,
                           shuffle=split == "train", num_workers=self.hparams.num_workers, collate_fn=dict_collate,
                           persistent_workers=self.hparams.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
 
     def state_dict(self) -> dict[str, Any]:
         return {"mean": self.mean, "std": self.std, "resolved_source": self.resolved_source}

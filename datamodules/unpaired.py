@@ -24,6 +24,7 @@ from datamodules.errors import DataSourceError
 from datamodules.image_classification import seeded_split
 from datamodules.readers import IMAGE_SUFFIXES, find_file, read_idx
 from datamodules.sources import EMBEDDED_DIR, Source, default_data_dir, resolve_source
+from datamodules.split_loaders import SplitLoaders
 from datamodules.tensor_dataset import dict_collate
 
 def invert(x: Tensor) -> Tensor:
@@ -75,7 +76,7 @@ class UnpairedDataset(Dataset):
         return item
 
 
-class UnpairedImageDataModule(L.LightningDataModule):
+class UnpairedImageDataModule(SplitLoaders, L.LightningDataModule):
     """Two unpaired image domains. Batches ``{"image_a", "image_b"[, "target_ab", "target_ba"]}``,
     images in [-1, 1].
 
@@ -170,14 +171,3 @@ class UnpairedImageDataModule(L.LightningDataModule):
                           shuffle=split == "train", num_workers=self.num_workers, collate_fn=dict_collate,
                           persistent_workers=self.num_workers > 0)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
