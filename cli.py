@@ -40,8 +40,11 @@ class LabCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         defaults = {"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False}
-        kwargs.setdefault("parser_kwargs", {"exit_on_error": False,
-                                            **{s: dict(defaults) for s in ("fit", "validate", "test", "predict")}})
+        if kwargs.get("run", True):
+            kwargs.setdefault("parser_kwargs", {"exit_on_error": False,
+                                                **{s: dict(defaults) for s in ("fit", "validate", "test", "predict")}})
+        else:  # no subcommands (benchmarks, notebooks): the defaults go to the one parser
+            kwargs.setdefault("parser_kwargs", defaults)
         kwargs.setdefault("save_config_callback", LabSaveConfigCallback)
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)

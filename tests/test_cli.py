@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -110,3 +111,13 @@ def test_checkpointing_can_be_switched_off(tmp_path):
     run = cli("fit", "--config", MNIST, *TINY, "--trainer.enable_checkpointing", "false", runs_dir=tmp_path, lab="nockpt")
     assert not (run / "checkpoints").exists()
     assert summary(run)["global_step"] == 2
+
+
+def test_labcli_without_subcommands_applies_the_default_trainer_config(tmp_path):
+    from cli import VERSION_ENV, LabCLI
+
+    os.environ.pop(VERSION_ENV, None)
+    lab = LabCLI(args=["--config", MNIST, "--runs_dir", str(tmp_path)], run=False)
+    os.environ.pop(VERSION_ENV, None)
+    assert [type(lg).__name__ for lg in lab.trainer.loggers] == ["CSVLogger", "TensorBoardLogger"]
+    assert lab.trainer.log_dir == str(tmp_path / "mnist_mlp" / "version_0")
