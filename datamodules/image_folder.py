@@ -27,6 +27,7 @@ class ImageFolderDataModule(ImageClassificationDataModule):
         super().__init__(*args, **kwargs)
         self.image_size = image_size
         self.grayscale = grayscale
+        self._found_classes: list[str] | None = None
         if grayscale:
             self.mean, self.std = (0.5,), (0.25,)
 
@@ -42,6 +43,11 @@ class ImageFolderDataModule(ImageClassificationDataModule):
     def class_names(self) -> list[str]:
         if self.classes:
             return list(self.classes)
+        if self._found_classes is None:  # scanned once: a gzipped tar is decompressed for every listing
+            self._found_classes = self._scan_classes()
+        return list(self._found_classes)
+
+    def _scan_classes(self) -> list[str]:
         root = self._root()
         if root.is_dir():
             found = {p.parent.name for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
