@@ -19,12 +19,13 @@ from typing import Any
 import torch
 from jsonargparse import ArgumentParser, Namespace
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
+from callbacks.progress_bar import LabProgressBar
 from datamodules.errors import LabError
 from lab_modules.nets.params import count_parameters
 
@@ -153,7 +154,7 @@ class LabCLI(LightningCLI):
         cfg = self._cfg()
         extra = [LearningRateMonitor(logging_interval="step")] if cfg.trainer.get("logger") not in (False, None) else []
         if cfg.trainer.get("enable_progress_bar", True) is not False and not _has_progress_bar(cfg):
-            extra.append(RichProgressBar(refresh_rate=10, leave=True))  # rendering every batch costs ~1 ms a step
+            extra.append(LabProgressBar())
         if self.subcommand == "predict":
             extra.append(PredictionWriter())
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}

@@ -7,8 +7,10 @@ default callbacks and loggers, progress bar); the plain loop then trains a copy 
 initial net on the same in-memory tensors, with the same batch size, optimizer and thread
 count, written the way the lab reports write it (TensorDataset + DataLoader, loss.item() and
 an accuracy count every step). A third column feeds the plain loop from our batched loader,
-which separates Lightning's per-step cost from the data path. Runs alternate and the median
-of ``--repeats`` is reported; the ratio is ours / plain (target <= 1.05).
+which separates Lightning's per-step cost from the data path, and a fourth runs bare Lightning
+(a three-line LightningModule, no logger, bar, callbacks or checkpoints) on that loader: the
+floor any LightningCLI lab stands on. Runs alternate and the median of ``--repeats`` is
+reported; the ratio is ours / plain (target <= 1.05).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("DL_LABS_OFFLINE", "1")
 
+import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from lightning.pytorch import Callback  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
@@ -80,6 +83,29 @@ def ours(cli: LabCLI) -> float:
     return timer.seconds
 
 
+class BareModule(L.LightningModule):
+    """The least a LightningModule can be: the plain loop's step, nothing logged."""
+
+    def __init__(self, net: torch.nn.Module, optimizer_fn) -> None:
+        super().__init__()
+        self.net, self.optimizer_fn, self.loss = net, optimizer_fn, torch.nn.CrossEntropyLoss()
+
+    def training_step(self, batch, batch_idx):
+        return self.loss(self.net(batch["image"]), batch["label"])
+
+    def configure_optimizers(self):
+        return self.optimizer_fn(self.parameters())
+
+
+def bare(net: torch.nn.Module, optimizer_fn, loader, accelerator: str) -> float:
+    timer = EpochTimer()
+    trainer = L.Trainer(max_epochs=1, accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False,
+                        enable_checkpointing=False, enable_model_summary=False, callbacks=[timer],
+                        limit_val_batches=0, num_sanity_val_steps=0)
+    trainer.fit(BareModule(net, optimizer_fn), train_dataloaders=loader)
+    return timer.seconds
+
+
 def plain(net: torch.nn.Module, optimizer_fn, loader, device: str) -> float:
     """The reports' loop."""
     net = net.to(device).train()
@@ -106,7 +132,7 @@ def plain(net: torch.nn.Module, optimizer_fn, loader, device: str) -> float:
 
 
 def measure(case: str, args: argparse.Namespace) -> dict:
-    times = {"ours": [], "plain": [], "plain_batched_loader": []}
+    times = {"ours": [], "plain": [], "plain_batched_loader": [], "bare_lightning": []}
     device = "cuda" if args.accelerator in ("gpu", "cuda") else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats + 1):  # the first round warms up kernels and caches, and is dropped
@@ -123,6 +149,7 @@ def measure(case: str, args: argparse.Namespace) -> dict:
                 "plain": plain(copy.deepcopy(net0), cli.model.optimizer, report_loader, device),
                 "ours": ours(cli),
                 "plain_batched_loader": plain(copy.deepcopy(net0), cli.model.optimizer, dm.train_dataloader(), device),
+                "bare_lightning": bare(copy.deepcopy(net0), cli.model.optimizer, dm.train_dataloader(), args.accelerator),
             }
             if r > 0:
                 for k, v in round_times.items():
@@ -130,7 +157,8 @@ def measure(case: str, args: argparse.Namespace) -> dict:
             steps = len(report_loader)
     med = {k: statistics.median(v) for k, v in times.items()}
     return {"case": case, "steps": steps, "batch": bs, **med,
-            "ratio": med["ours"] / med["plain"], "ratio_same_loader": med["ours"] / med["plain_batched_loader"]}
+            "ratio": med["ours"] / med["plain"], "ratio_same_loader": med["ours"] / med["plain_batched_loader"],
+            "ratio_bare": med["bare_lightning"] / med["plain_batched_loader"]}
 
 
 def main() -> None:
@@ -147,11 +175,12 @@ def main() -> None:
     rows = [measure(c, args) for c in args.case.split(",")]
     print(f"\ntorch {torch.__version__}, {args.accelerator}, {torch.get_num_threads()} threads, "
           f"median of {args.repeats} alternating runs, one training epoch (batch loop)")
-    print("| case | steps x batch | plain loop (s) | ours (s) | ratio ours/plain | plain, our loader (s) | ratio, same loader |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | steps x batch | plain loop (s) | ours (s) | ratio ours/plain | plain, our loader (s) | ratio, same loader "
+          "| bare Lightning, our loader (s) | ratio bare / plain, same loader |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['case']} | {r['steps']} x {r['batch']} | {r['plain']:.2f} | {r['ours']:.2f} | {r['ratio']:.3f} | "
-              f"{r['plain_batched_loader']:.2f} | {r['ratio_same_loader']:.3f} |")
+              f"{r['plain_batched_loader']:.2f} | {r['ratio_same_loader']:.3f} | {r['bare_lightning']:.2f} | {r['ratio_bare']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ class TextEncoder:
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
         """One id array per text (never empty: an empty text becomes ``[unk]``)."""
-        encs = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        # encode_batch_fast skips the character offsets, which nothing here uses (~1.5x faster)
+        encs = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=True)
         out = []
         for e in encs:
             ids = np.asarray(e.ids, dtype=np.int64)

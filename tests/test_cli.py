@@ -121,3 +121,22 @@ def test_labcli_without_subcommands_applies_the_default_trainer_config(tmp_path)
     os.environ.pop(VERSION_ENV, None)
     assert [type(lg).__name__ for lg in lab.trainer.loggers] == ["CSVLogger", "TensorBoardLogger"]
     assert lab.trainer.log_dir == str(tmp_path / "mnist_mlp" / "version_0")
+
+
+def test_default_progress_bar_is_throttled_and_ends_complete(tmp_path):
+    from cli import VERSION_ENV, LabCLI
+    from callbacks.progress_bar import LabProgressBar
+
+    os.environ.pop(VERSION_ENV, None)
+    lab = LabCLI(args=["--config", MNIST, "--runs_dir", str(tmp_path), "--trainer.max_epochs", "1",
+                       "--trainer.limit_train_batches", "13", "--trainer.limit_val_batches", "1",
+                       "--trainer.num_sanity_val_steps", "0", "--trainer.enable_model_summary", "false"], run=False)
+    os.environ.pop(VERSION_ENV, None)
+    bar = lab.trainer.progress_bar_callback
+    assert isinstance(bar, LabProgressBar) and bar.update_every == 10
+    updates = []
+    original = bar._update_metrics
+    bar._update_metrics = lambda trainer, module: (updates.append(trainer.fit_loop.epoch_loop.batch_idx), original(trainer, module))
+    lab.trainer.fit(lab.model, datamodule=lab.datamodule)
+    assert updates[:2] == [9, 12]  # batches 10 and 13 (the last) of 13, then the epoch end
+    assert bar.progress.tasks[bar.train_progress_bar_id].completed == 13
