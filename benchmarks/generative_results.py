@@ -63,7 +63,8 @@ def run_lab(name: str, args: argparse.Namespace, out: Path) -> Path:
     before = set((runs / name).glob("version_*"))
     cmd = [sys.executable, str(ROOT / "cli.py"), "fit", "--config", str(ROOT / "configs" / "labs" / config),
            *data_args(kind, args), *([] if args.quick else extra), "--trainer.accelerator", args.accelerator,
-           *(QUICK if args.quick else []), "--test_after_fit", "true", "--runs_dir", str(runs), "--lab", name]
+           *(QUICK if args.quick else []), *(["--trainer.max_epochs", str(args.max_epochs)] if args.max_epochs else []),
+           "--test_after_fit", "true", "--runs_dir", str(runs), "--lab", name]
     print(f"[bench] {name}: {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
     log = out / f"{name}.log"
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mnist", default="../shared/data/mnist")
     p.add_argument("--membrane", default="../shared/data/isbi2012_membrane/train")
     p.add_argument("--accelerator", default="auto")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="a shorter schedule than the configs' (e.g. cyclegan on a CPU); the table then says so")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(LABS)
     unknown = [n for n in names if n not in LABS]
