@@ -26,7 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
-from datamodules.errors import LabError
+from labcore.errors import LabError
 from lab_modules.nets.params import count_parameters
 
 ROOT = Path(__file__).resolve().parent

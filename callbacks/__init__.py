@@ -1,19 +1,37 @@
 """Figures and reports: logged to every attached logger and saved as PNG in the run directory."""
 
-from callbacks.attention_heatmap import AttentionHeatmap
-from callbacks.confusion_matrix import ConfusionMatrixFigure
-from callbacks.conv_filters import ConvFilters
-from callbacks.feature_maps import FeatureMaps
-from callbacks.finetuning import PhasedFinetuning
-from callbacks.image_grids import ImageGrids, LossCurves
-from callbacks.label_histogram import LabelHistogram
-from callbacks.misclassified import MisclassifiedExamples
-from callbacks.parameter_counts import ParameterCounts
-from callbacks.periodic_checkpoint import PeriodicCheckpoint
-from callbacks.prediction_writer import PredictionWriter
-from callbacks.sample_grid import SampleGrid
-from callbacks.weight_images import WeightImages
+from importlib import import_module
+from typing import Any
 
-__all__ = ["AttentionHeatmap", "ConfusionMatrixFigure", "ConvFilters", "FeatureMaps", "ImageGrids",
-           "LabelHistogram", "LossCurves", "MisclassifiedExamples", "ParameterCounts", "PeriodicCheckpoint",
-           "PhasedFinetuning", "PredictionWriter", "SampleGrid", "WeightImages"]
+# Lazy index: ``callbacks.X`` imports only the file that defines X (PEP 562), so importing one
+# member never loads the others' dependencies.
+_EXPORTS = {
+    "AttentionHeatmap": "callbacks.attention_heatmap",
+    "ConfusionMatrixFigure": "callbacks.confusion_matrix",
+    "ConvFilters": "callbacks.conv_filters",
+    "FeatureMaps": "callbacks.feature_maps",
+    "ImageGrids": "callbacks.image_grids",
+    "LabelHistogram": "callbacks.label_histogram",
+    "LossCurves": "callbacks.image_grids",
+    "MisclassifiedExamples": "callbacks.misclassified",
+    "ParameterCounts": "callbacks.parameter_counts",
+    "PeriodicCheckpoint": "callbacks.periodic_checkpoint",
+    "PhasedFinetuning": "callbacks.finetuning",
+    "PredictionWriter": "callbacks.prediction_writer",
+    "SampleGrid": "callbacks.sample_grid",
+    "WeightImages": "callbacks.weight_images",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

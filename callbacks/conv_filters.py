@@ -9,7 +9,7 @@ from torch import nn
 
 from callbacks.figures import image_grid, log_figure
 from callbacks.layers import minmax, named_layer
-from datamodules.errors import LabError
+from labcore.errors import LabError
 
 
 class ConvFilters(Callback):

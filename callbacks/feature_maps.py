@@ -8,7 +8,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.figures import log_figure, plt, to_display
 from callbacks.layers import dataset, fixed_batch, minmax, named_layer, normalization
-from datamodules.errors import LabError
+from labcore.errors import LabError
 
 
 class FeatureMaps(Callback):

@@ -6,7 +6,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from torch import nn
 
-from datamodules.errors import LabError
+from labcore.errors import LabError
 
 
 def named_layer(pl_module: LightningModule, name: str) -> nn.Module:

@@ -1,15 +1,31 @@
 """LightningDataModules, one per data family. Batches are dicts of named tensors."""
 
-from datamodules.cifar10 import CIFAR10DataModule
-from datamodules.errors import DataSourceError, LabError
-from datamodules.image_folder import ImageFolderDataModule
-from datamodules.mnist import MNISTDataModule
-from datamodules.noisy_mnist import NoisyMNISTDataModule
-from datamodules.samplers import EqualChunks
-from datamodules.segmentation import SegmentationFolderDataModule
-from datamodules.text_classification import TextClassificationDataModule
-from datamodules.unpaired import UnpairedImageDataModule
+from importlib import import_module
+from typing import Any
 
-__all__ = ["CIFAR10DataModule", "DataSourceError", "EqualChunks", "ImageFolderDataModule", "LabError",
-           "MNISTDataModule", "NoisyMNISTDataModule", "SegmentationFolderDataModule",
-           "TextClassificationDataModule", "UnpairedImageDataModule"]
+# Lazy index: ``datamodules.X`` imports only the file that defines X (PEP 562), so importing one
+# member never loads the others' dependencies.
+_EXPORTS = {
+    "CIFAR10DataModule": "datamodules.cifar10",
+    "EqualChunks": "datamodules.samplers",
+    "ImageFolderDataModule": "datamodules.image_folder",
+    "MNISTDataModule": "datamodules.mnist",
+    "NoisyMNISTDataModule": "datamodules.noisy_mnist",
+    "SegmentationFolderDataModule": "datamodules.segmentation",
+    "TextClassificationDataModule": "datamodules.text_classification",
+    "UnpairedImageDataModule": "datamodules.unpaired",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
 from datamodules.samplers import EqualChunks
 from datamodules.sources import Source, default_data_dir, resolve_source
 from datamodules.split_loaders import SplitLoaders

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
 from datamodules.image_classification import ImageClassificationDataModule
 from datamodules.readers import IMAGE_SUFFIXES, read_image_tree
 from datamodules.sources import EMBEDDED_DIR

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 

@@ -6,7 +6,7 @@ from typing import Iterator
 
 from torch.utils.data import Sampler
 
-from datamodules.errors import LabError
+from labcore.errors import LabError
 
 
 class EqualChunks(Sampler[list[int]]):

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
 from datamodules.image_classification import seeded_split
 from datamodules.readers import IMAGE_SUFFIXES
 from datamodules.sources import EMBEDDED_DIR, Source, resolve_source

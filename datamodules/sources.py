@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 from typing import Callable, Literal
 
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
+from labcore.offline import default_data_dir, network_available
 
 Source = Literal["auto", "embedded", "download", "path"]
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
-
-
-def default_data_dir() -> Path:
-    """Where downloads and full local copies live: ``$DL_LABS_DATA`` or ``~/.cache/dl-labs``."""
-    return Path(os.environ.get("DL_LABS_DATA", Path.home() / ".cache" / "dl-labs")).expanduser()
-
-
-def network_available(host: str, timeout: float = 3.0) -> bool:
-    """Cheap reachability probe, so an offline ``auto`` falls back at once instead of
-    waiting on a downloader's retries. Honours the HF/offline switches."""
-    if os.environ.get("DL_LABS_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        return False
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def resolve_source(

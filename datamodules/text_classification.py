@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from datamodules.errors import DataSourceError, LabError
+from labcore.errors import DataSourceError, LabError
 from datamodules.image_classification import seeded_split
 from datamodules.sources import Source, default_data_dir, resolve_source
 from datamodules.tensor_dataset import dict_collate

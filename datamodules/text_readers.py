@@ -13,7 +13,7 @@ import io
 import json
 from pathlib import Path
 
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
 from datamodules.sources import EMBEDDED_DIR
 
 Splits = dict[str, tuple[list[str], list[str]]]

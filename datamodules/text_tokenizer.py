@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from datamodules.errors import LabError
-from datamodules.offline_model import offline_model_path
+from labcore.errors import LabError
+from labcore.offline import offline_model_path
 
 PAD, UNK = "<pad>", "<unk>"
 WORD_PATTERN = r"\w+|[^\w\s]+"  # what pre_tokenizers.Whitespace splits on

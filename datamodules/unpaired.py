@@ -20,7 +20,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
 from datamodules.image_classification import seeded_split
 from datamodules.readers import IMAGE_SUFFIXES, find_file, read_idx
 from datamodules.sources import EMBEDDED_DIR, Source, default_data_dir, resolve_source

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from datamodules.errors import LabError
+from labcore.errors import LabError
 from lab_modules.optim import build_optimizers
 
 

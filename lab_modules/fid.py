@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from datamodules.errors import LabError
+from labcore.errors import LabError
 from lab_modules.nets.mnist_features import MNISTFeatureNet
 
 DEFAULT_FEATURES = Path(__file__).parent / "assets" / "mnist_feature_cnn.pt"

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
-from datamodules.errors import LabError
+from labcore.errors import LabError
 from lab_modules.fid import load_feature_net, mnist_fid
 from lab_modules.outputs import write_image_predictions
 

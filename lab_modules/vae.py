@@ -12,7 +12,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from callbacks.figures import plt
-from datamodules.errors import LabError
+from labcore.errors import LabError
 from lab_modules.optim import build_optimizers
 from lab_modules.outputs import write_image_predictions
 from lab_modules.shared_step import SharedStep

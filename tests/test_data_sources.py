@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules import CIFAR10DataModule, DataSourceError, ImageFolderDataModule, MNISTDataModule
+from datamodules import CIFAR10DataModule, ImageFolderDataModule, MNISTDataModule
+from labcore.errors import DataSourceError
 from datamodules.sources import EMBEDDED_DIR
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from datamodules import UnpairedImageDataModule
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
 from lab_modules import CycleGAN
 from lab_modules.cyclegan import LinearDecay
 from lab_modules.image_pool import ImagePool

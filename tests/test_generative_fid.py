@@ -9,7 +9,7 @@ from scipy import linalg
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from datamodules.errors import LabError
+from labcore.errors import LabError
 from datamodules.readers import find_file, read_idx
 from datamodules.sources import EMBEDDED_DIR
 from lab_modules.fid import load_feature_net, mnist_fid

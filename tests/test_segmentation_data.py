@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from datamodules import SegmentationFolderDataModule
-from datamodules.errors import DataSourceError
+from labcore.errors import DataSourceError
 from datamodules.segmentation import JointTransform
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from datamodules import TextClassificationDataModule
-from datamodules.errors import DataSourceError, LabError
+from labcore.errors import DataSourceError, LabError
 from datamodules.text_batching import BucketBatchSampler
 from datamodules.text_readers import TEXT_DIR, parse_trec_line, read_embedded
 from datamodules.text_tokenizer import TextEncoder, build_vocab, python_loop_encode

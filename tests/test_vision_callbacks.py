@@ -17,7 +17,8 @@ import callbacks.weight_images
 from callbacks import ConvFilters, FeatureMaps, LabelHistogram, MisclassifiedExamples, WeightImages
 from callbacks.figures import log_figure
 from callbacks.layers import minmax
-from datamodules import CIFAR10DataModule, LabError, MNISTDataModule
+from datamodules import CIFAR10DataModule, MNISTDataModule
+from labcore.errors import LabError
 from lab_modules import Classifier
 from lab_modules.nets import MLP, LeNet
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from datamodules import LabError, MNISTDataModule
+from datamodules import MNISTDataModule
+from labcore.errors import LabError
 from datamodules.samplers import EqualChunks
 from lab_modules import Classifier
 from lab_modules.nets import MLP

@@ -1,30 +1,51 @@
 """Plain ``torch.nn`` networks. Nothing in this package imports Lightning."""
 
-from lab_modules.nets.attention import MultiHeadAttention
-from lab_modules.nets.autoencoder import ConvAutoencoder
-from lab_modules.nets.bert_gru import BertGRU
-from lab_modules.nets.bow_mlp import BagOfWordsMLP
-from lab_modules.nets.cnn import SimpleCNN, SmallCNN
-from lab_modules.nets.conv_pool_linear import ConvPoolLinear
-from lab_modules.nets.cyclegan import PatchDiscriminator, ResnetGenerator
-from lab_modules.nets.encoder_classifier import EncoderClassifier
-from lab_modules.nets.gan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from lab_modules.nets.lenet import LeNet
-from lab_modules.nets.mlp import MLP
-from lab_modules.nets.mnist_features import MNISTFeatureNet
-from lab_modules.nets.params import count_parameters
-from lab_modules.nets.prefix_tuning import PrefixTuningClassifier
-from lab_modules.nets.resnet import ResNet18
-from lab_modules.nets.rnn_text import RNNTextClassifier
-from lab_modules.nets.transfer import TransferResNet18
-from lab_modules.nets.transformer_text import AttentionToyClassifier, TransformerTextClassifier
-from lab_modules.nets.unet import UNet
-from lab_modules.nets.vae import ConvVAE, MLPVAE
-from lab_modules.nets.vgg import VGG16
+from importlib import import_module
+from typing import Any
 
-__all__ = ["AttentionToyClassifier", "BagOfWordsMLP", "BertGRU", "ConvAutoencoder", "ConvPoolLinear",
-           "ConvVAE", "count_parameters", "DCGANDiscriminator", "DCGANGenerator", "EncoderClassifier",
-           "LeNet", "MLP", "MLPDiscriminator", "MLPGenerator", "MLPVAE", "MNISTFeatureNet",
-           "MultiHeadAttention", "PatchDiscriminator", "PrefixTuningClassifier", "ResNet18",
-           "ResnetGenerator", "RNNTextClassifier", "SimpleCNN", "SmallCNN", "TransferResNet18",
-           "TransformerTextClassifier", "UNet", "VGG16"]
+# Lazy index: ``lab_modules.nets.X`` imports only the file that defines X (PEP 562), so importing one
+# member never loads the others' dependencies.
+_EXPORTS = {
+    "AttentionToyClassifier": "lab_modules.nets.transformer_text",
+    "BagOfWordsMLP": "lab_modules.nets.bow_mlp",
+    "BertGRU": "lab_modules.nets.bert_gru",
+    "ConvAutoencoder": "lab_modules.nets.autoencoder",
+    "ConvPoolLinear": "lab_modules.nets.conv_pool_linear",
+    "ConvVAE": "lab_modules.nets.vae",
+    "DCGANDiscriminator": "lab_modules.nets.gan",
+    "DCGANGenerator": "lab_modules.nets.gan",
+    "EncoderClassifier": "lab_modules.nets.encoder_classifier",
+    "LeNet": "lab_modules.nets.lenet",
+    "MLP": "lab_modules.nets.mlp",
+    "MLPDiscriminator": "lab_modules.nets.gan",
+    "MLPGenerator": "lab_modules.nets.gan",
+    "MLPVAE": "lab_modules.nets.vae",
+    "MNISTFeatureNet": "lab_modules.nets.mnist_features",
+    "MultiHeadAttention": "lab_modules.nets.attention",
+    "PatchDiscriminator": "lab_modules.nets.cyclegan",
+    "PrefixTuningClassifier": "lab_modules.nets.prefix_tuning",
+    "RNNTextClassifier": "lab_modules.nets.rnn_text",
+    "ResNet18": "lab_modules.nets.resnet",
+    "ResnetGenerator": "lab_modules.nets.cyclegan",
+    "SimpleCNN": "lab_modules.nets.cnn",
+    "SmallCNN": "lab_modules.nets.cnn",
+    "TransferResNet18": "lab_modules.nets.transfer",
+    "TransformerTextClassifier": "lab_modules.nets.transformer_text",
+    "UNet": "lab_modules.nets.unet",
+    "VGG16": "lab_modules.nets.vgg",
+    "count_parameters": "lab_modules.nets.params",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from labcore.offline import default_data_dir
+
 
 def default_cache_dir() -> Path:
     """``$DL_LABS_DATA/encoder_cache`` (the data cache), else ``~/.cache/dl-labs/encoder_cache``."""
-    return Path(os.environ.get("DL_LABS_DATA", Path.home() / ".cache" / "dl-labs")).expanduser() / "encoder_cache"
+    return default_data_dir() / "encoder_cache"
 
 
 def fingerprint(model: nn.Module) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 from torch import nn
 
-from datamodules.errors import LabError
-from datamodules.offline_model import offline_model_path
+from labcore.errors import LabError
+from labcore.offline import offline_model_path
 
 
 def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, vocab_size: int | None) -> nn.Module:

@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from datamodules.errors import LabError
+from labcore.errors import LabError
+from labcore.offline import network_available
 from lab_modules.nets.resnet import ResNet18
 
 _OFFLINE_HINT = ("offline alternative: pretrain with `python cli.py fit --config configs/labs/vision/transfer_pretrain.yaml` "
@@ -96,8 +97,6 @@ def _imagenet_state_dict() -> dict:
     url = ResNet18_Weights.IMAGENET1K_V1.url
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
     if not cached.exists():
-        from datamodules.sources import network_available
-
         if not network_available("download.pytorch.org"):
             raise LabError(f"weights=imagenet needs a download from download.pytorch.org and this machine is offline; "
                            f"{_OFFLINE_HINT}")

@@ -1,0 +1,48 @@
+"""Reading Lightning checkpoints safely (``weights_only=True``): net weights and saved data state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from labcore.errors import LabError
+
+
+def read_checkpoint(path: str | Path, option: str = "--ckpt_path") -> dict[str, Any]:
+    """The checkpoint dict, loaded with ``weights_only=True`` (no code is unpickled).
+    ``option`` names the argument that passed the path, for the one-line error."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise LabError(f"no checkpoint at {p}; pass an existing {option}")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # a truncated file, or not a torch file at all
+        raise LabError(f"{p} is not a readable checkpoint ({type(err).__name__}); pass a Lightning .ckpt to {option}") from None
+
+
+def prefixed_weights(state: dict[str, torch.Tensor], prefix: str = "net.") -> dict[str, torch.Tensor]:
+    """The entries of ``state`` under ``prefix``, with the prefix removed."""
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+
+def load_net_weights(module: nn.Module, path: str | Path, prefix: str = "net.", option: str = "--ckpt_path") -> None:
+    """Load the ``prefix`` entries of a checkpoint's ``state_dict`` into ``module`` (strict:
+    a checkpoint of another net or vocabulary is a one-line error)."""
+    ckpt = read_checkpoint(path, option)
+    state = prefixed_weights(ckpt.get("state_dict", {}), prefix)
+    if not state:
+        raise LabError(f"{path} holds no {prefix}* weights; pass a checkpoint of a dl-labs run to {option}")
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise LabError(f"{path} does not fit this net (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}); "
+                       f"pass a checkpoint of the same net and data to {option}")
+
+
+def datamodule_state(path: str | Path, option: str = "--ckpt_path") -> dict[str, Any] | None:
+    """The datamodule state Lightning saved in the checkpoint (under the datamodule's class name), or None."""
+    ckpt = read_checkpoint(path, option)
+    states = [v for k, v in ckpt.items() if isinstance(v, dict) and k.endswith("DataModule") and "lab_data" in v]
+    return states[0] if states else None
