@@ -10,6 +10,7 @@ _EXPORTS = {
     "CycleGAN": "lab_modules.cyclegan",
     "DenoisingAutoencoder": "lab_modules.autoencoder",
     "GAN": "lab_modules.gan",
+    "LabTask": "lab_modules.task",
     "Segmenter": "lab_modules.segmenter",
     "VAE": "lab_modules.vae",
 }

@@ -1,0 +1,69 @@
+"""The task-module contract: what ``cli.py``, the figure callbacks and the prediction writer read.
+
+Every task module derives from :class:`LabTask`. Nothing outside this class's documented
+attributes and methods is looked up on a task module; a new task kind (translate, forecast,
+detect, ...) overrides what differs and inherits the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+from torch import Tensor
+from torchmetrics import Metric
+
+PredictionKind = Literal["classes", "images", "tensors"]
+
+
+class LabTask(L.LightningModule):
+    """Base class of the task modules (classify, segment, generate, ...).
+
+    **Monitored metric.** ``monitor`` is the validation metric (logged under exactly that name)
+    that the best checkpoint and ``callbacks.TaskEarlyStopping`` follow, ``monitor_mode`` whether
+    higher (``max``) or lower (``min``) is better. ``None``: no metric ranks checkpoints (only
+    ``last.ckpt`` is kept). A config overrides it with ``checkpoint.monitor`` / ``checkpoint.mode``
+    (and the early-stopping callback's own ``monitor`` / ``mode``). May be a property when it
+    depends on the constructor's arguments.
+
+    **Data -> model arguments.** Constructor arguments of the task module and of every injected
+    ``nn.Module`` (``net``, ``generator``, ...) named like a key of the datamodule's
+    ``model_info()`` (``num_classes``, ``class_names``, ``in_channels``, ``vocab_size``, ...) are
+    filled by the CLI from the data; a config value that contradicts the data is an error. They
+    land in ``hparams`` and so in the checkpoint, which is how ``predict --ckpt_path`` rebuilds
+    the model without the training data.
+
+    **Predictions.** ``predict_step`` returns a dict of tensors with the batch as first dimension;
+    ``prediction_kind`` tells ``callbacks.PredictionWriter`` how to write them into the run
+    directory (one file set per rank under DDP):
+
+    - ``classes``: ``pred`` (N class ids), ``probs`` (N x C) and, when the data has labels,
+      ``label`` -> ``predictions.csv`` with names from ``class_names``;
+    - ``images``: image tensors N x C x H x W in [0, 1] (and any other tensors) ->
+      ``predictions.pt`` (images as uint8) and ``predictions.png``, a grid of ``prediction_grid_key``;
+    - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict).
+
+    **Figures.** ``figure_batches(batch, stage)`` -> ``{name: images | {row: images} | Figure}``
+    is drawn by ``callbacks.ImageGrids`` on a fixed batch; ``confusion_matrix(stage)`` (a
+    torchmetrics confusion matrix, synchronised across ranks) by ``callbacks.ConfusionMatrixFigure``;
+    ``probabilities(outputs)`` (N x C) by the classification figures. ``class_names`` names the
+    classes wherever a figure or the writer prints one.
+    """
+
+    monitor: ClassVar[str | None] = "val/loss"
+    monitor_mode: ClassVar[Literal["min", "max"]] = "min"
+    prediction_kind: ClassVar[PredictionKind] = "tensors"
+    prediction_grid_key: ClassVar[str | None] = None
+    class_names: list[str] = []
+
+    def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
+        """What ``ImageGrids`` draws for this fixed ``batch`` (eval mode, no grad). Default: nothing."""
+        return {}
+
+    def confusion_matrix(self, stage: str) -> Metric | None:
+        """The ``val`` / ``test`` confusion-matrix metric, or None where the task has none."""
+        return None
+
+    def probabilities(self, outputs: Tensor) -> Tensor:
+        """N x C class probabilities from ``self(**inputs)``. Default: softmax over the last dim."""
+        return outputs.softmax(dim=-1)
