@@ -19,25 +19,28 @@ from typing import Any
 import torch
 from jsonargparse import ArgumentParser, Namespace
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
+from labcore import log
 from labcore.errors import LabError
 from lab_modules.nets.params import count_parameters
+from lab_modules.task import AUTO, resolve_monitor
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "configs" / "trainer" / "default.yaml"
-VERSION_ENV = "DL_LABS_RUN_VERSION"  # shared with DDP child processes, so all ranks use one run dir
+VERSION_ENV = "DL_LABS_RUN_VERSION"  # "<pid>:version_N", read by DDP child processes so all ranks use one run dir
 
 
 class LabCLI(LightningCLI):
-    """LightningCLI plus: a default trainer config, per-run directories
-    ``runs/<lab>/version_N``, data -> model arguments filled by name, a forced best/last
-    ModelCheckpoint, and ``--test_after_fit``."""
+    """LightningCLI plus: a default trainer config, per-run directories ``runs/<lab>/version_N``,
+    the datamodule built once and its ``model_info()`` filled into model / net arguments of the
+    same name, a best/last ModelCheckpoint that follows the task's monitored metric, and
+    ``--test_after_fit``. Everything else is plain LightningCLI, reached through its public hooks."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         defaults = {"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False}
@@ -57,19 +60,34 @@ class LabCLI(LightningCLI):
         parser.add_argument("--runs_dir", type=str, default="runs", help="Root of all run directories.")
         parser.add_argument("--test_after_fit", type=bool, default=False,
                             help="After fit, test the best checkpoint and print the test metrics.")
-        # Forced rather than listed in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it.
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # Not in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it; built in instantiate_trainer,
+        # where the task module exists and can say what to monitor.
+        parser.add_class_arguments(ModelCheckpoint, "checkpoint", instantiate=False)
         parser.set_defaults({
-            "checkpoint.monitor": "val/acc",
-            "checkpoint.mode": "max",
+            "checkpoint.monitor": AUTO,
+            "checkpoint.mode": AUTO,
             "checkpoint.save_last": True,
             "checkpoint.filename": "best-epoch{epoch:03d}-step{step}",
             "checkpoint.auto_insert_metric_name": False,
         })
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        # Only what the configs and the command line set, without defaults: a value the user typed is
+        # checked against the data even when it equals the argument's default.
+        try:
+            self._explicit = parser.parse_object(args, defaults=False) if isinstance(args, (dict, Namespace)) \
+                else parser.parse_args(args, defaults=False)
+        except Exception:  # noqa: BLE001 - the full parse above succeeded; without the raw view nothing is explicit
+            self._explicit = Namespace()
+
     # --- run directory -----------------------------------------------------------------------
     def _cfg(self) -> Namespace:
         return self.config[self.subcommand] if self.subcommand else self.config
+
+    def _explicit_cfg(self) -> Namespace:
+        raw = getattr(self, "_explicit", None) or Namespace()
+        return (raw.get(self.subcommand) or Namespace()) if self.subcommand else raw
 
     def _lab_name(self, cfg: Namespace) -> str:
         if cfg.get("lab"):
@@ -79,8 +97,12 @@ class LabCLI(LightningCLI):
         return labs[-1].stem if labs else "lab"
 
     def _run_version(self, runs_dir: Path, lab: str) -> str:
-        if os.environ.get(VERSION_ENV):
-            return os.environ[VERSION_ENV]
+        inherited = os.environ.get(VERSION_ENV, "")
+        owner, _, version = inherited.rpartition(":")
+        # A DDP child (Lightning's launcher sets LOCAL_RANK >= 1) joins the run of the process that launched it.
+        # Anything else gets a run of its own, e.g. a second LabCLI in one notebook or a `cli.py` subprocess.
+        if version and owner != str(os.getpid()) and os.environ.get("LOCAL_RANK", "0") != "0":
+            return version
         taken = [int(m.group(1)) for p in (runs_dir / lab).glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
         n = max(taken, default=-1) + 1
         (runs_dir / lab).mkdir(parents=True, exist_ok=True)
@@ -90,21 +112,28 @@ class LabCLI(LightningCLI):
                 break
             except FileExistsError:
                 n += 1
-        os.environ[VERSION_ENV] = f"version_{n}"
+        os.environ[VERSION_ENV] = f"{os.getpid()}:version_{n}"
         return f"version_{n}"
 
-    def _configure_loggers(self, cfg: Namespace) -> None:
-        loggers = cfg.trainer.get("logger")
-        if loggers in (None, False, True):
-            return
-        loggers = loggers if isinstance(loggers, list) else [loggers]
+    @property
+    def run_dir(self) -> Path | None:
+        """This run's directory (None before the classes are instantiated)."""
+        return getattr(self, "_run_dir", None)
+
+    def _configure_run_dir(self, cfg: Namespace) -> None:
         runs_dir = Path(cfg.runs_dir)
         lab = self._lab_name(cfg)
         version = self._run_version(runs_dir, lab)
-        for logger in loggers:
+        self._run_dir = runs_dir / lab / version
+        # Without a logger Lightning writes checkpoints and log_dir files to default_root_dir: the run's own folder.
+        cfg.trainer.default_root_dir = str(self._run_dir)
+        loggers = cfg.trainer.get("logger")
+        if loggers in (None, False, True):
+            return
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
             args = logger.init_args
             if logger.class_path.endswith("WandbLogger"):
-                args.save_dir = str(runs_dir / lab / version)
+                args.save_dir = str(self._run_dir)
                 args.name = args.get("name") or f"{lab}/{version}"
                 if os.environ.get("WANDB_MODE") == "offline":
                     args.offline = True
@@ -112,57 +141,91 @@ class LabCLI(LightningCLI):
                 args.save_dir, args.name, args.version = str(runs_dir), lab, version
 
     # --- data -> model arguments, by name ----------------------------------------------------
-    def _fill_from_data(self, cfg: Namespace) -> None:
-        """Fill model/net arguments named like the data's ``model_info()`` keys
-        (num_classes, class_names, input_shape, vocab_size, ...). A value the user set
-        explicitly that contradicts the data is an error, not silently replaced."""
+    def _build_data(self, cfg: Namespace) -> LightningDataModule:
         ckpt = cfg.get("ckpt_path")
         if ckpt and Path(str(ckpt)).is_file() and cfg.data.get("init_args") is not None \
                 and "from_checkpoint" in inspect.signature(_import(cfg.data.class_path)).parameters \
                 and not cfg.data.init_args.get("from_checkpoint"):
-            # Data that can restore itself (tokenizer, class names) from the checkpoint does so,
+            # Data that can restore its state (class names, tokenizer, statistics) from the checkpoint does so,
             # so `test` / `predict --ckpt_path` need no training data to build the model.
             cfg.data.init_args.from_checkpoint = str(ckpt)
-        data = _instantiate_data(cfg.data)
-        info = data.model_info() if hasattr(data, "model_info") else {}
-        targets = [("model", cfg.model)]
+        return _instantiate_data(cfg.data)
+
+    def _fill_from_data(self, cfg: Namespace, data: LightningDataModule) -> None:
+        """Fill model/net arguments named like the data's ``model_info()`` keys (num_classes,
+        class_names, input_shape, vocab_size, ...). A value the config or command line sets that
+        contradicts the data is an error, even when it equals the argument's default; a key that
+        no argument takes is a warning unless the data lists it in ``optional_model_info``."""
+        info = data.model_info() if callable(getattr(data, "model_info", None)) else {}
+        explicit = self._explicit_cfg()
+        targets = [("model", cfg.model, explicit.get("model"))]
         init = cfg.model.get("init_args") or Namespace()
         for name, sub in vars(init).items():  # every injected nn.Module: net, generator, discriminator, ...
             if isinstance(sub, Namespace) and sub.get("class_path") and _is_module(sub.class_path):
-                targets.append((f"model.init_args.{name}", sub))
-        for where, target in targets:
+                targets.append((f"model.init_args.{name}", sub, _get(explicit, f"model.init_args.{name}")))
+        taken: set[str] = set()
+        for where, target, raw in targets:
             params = inspect.signature(_import(target.class_path)).parameters
+            same_class = raw is not None and raw.get("class_path") in (None, target.class_path)
             for key, value in info.items():
                 if key not in params:
                     continue
-                current = target.init_args.get(key)
-                default = params[key].default
-                explicit = current is not None and current != default and current != value
-                if explicit and key != "class_names":
+                taken.add(key)
+                typed = _get(raw, f"init_args.{key}") if same_class else None
+                if typed is not None and typed != value and key != "class_names":
                     raise LabError(
-                        f"{where}.init_args.{key}={current} contradicts the data ({key}={value}); "
+                        f"{where}.init_args.{key}={typed} contradicts the data ({key}={value}); "
                         f"remove it from the config (it is filled from the data) or choose matching data"
                     )
                 target.init_args[key] = value
+        optional = set(getattr(data, "optional_model_info", ()))
+        unused = sorted(set(info) - taken - optional)
+        if unused:
+            log.warn(f"the data offers {', '.join(unused)} but no model or net argument takes "
+                     f"{'it' if len(unused) == 1 else 'them'}; check the argument names of "
+                     f"{', '.join(t.class_path.rpartition('.')[2] for _, t, _ in targets)}")
 
     def before_instantiate_classes(self) -> None:
         cfg = self._cfg()
-        self._configure_loggers(cfg)
-        self._fill_from_data(cfg)
+        self._configure_run_dir(cfg)
+        self._data = self._build_data(cfg)
+        self._fill_from_data(cfg, self._data)
+
+    def instantiate_classes(self) -> None:
+        """Lightning's instantiation, with the datamodule built once (in ``before_instantiate_classes``)."""
+        cfg = self._cfg()
+        data_cfg, cfg.data = cfg.data, None
+        try:
+            super().instantiate_classes()
+        finally:
+            cfg.data = data_cfg
+        self.datamodule = self._data
+        init = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        init.data = self._data
+
+    # --- trainer -----------------------------------------------------------------------------
+    def _checkpoint_callback(self, cfg: Namespace) -> ModelCheckpoint | None:
+        if cfg.trainer.get("enable_checkpointing") is False:
+            return None
+        args = cfg.checkpoint.as_dict()
+        monitor, mode = resolve_monitor(self.model, args["monitor"], args["mode"], "checkpoint")
+        return ModelCheckpoint(**{**args, "monitor": monitor, "mode": mode})
 
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self._cfg()
-        extra = [LearningRateMonitor(logging_interval="step")] if cfg.trainer.get("logger") not in (False, None) else []
+        extra: list[Callback] = []
+        checkpoint = self._checkpoint_callback(cfg)
+        if checkpoint is not None:
+            extra.append(checkpoint)
+        if cfg.trainer.get("logger") not in (False, None):
+            extra.append(LearningRateMonitor(logging_interval="step"))
         if cfg.trainer.get("enable_progress_bar", True) is not False and not _has_progress_bar(cfg):
             extra.append(LabProgressBar())
         if self.subcommand == "predict":
             extra.append(PredictionWriter())
+        # trainer_defaults' callbacks are appended to the configured ones by LightningCLI itself.
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}
-        forced = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
-        if cfg.trainer.get("enable_checkpointing") is False:  # the forced ModelCheckpoint would contradict it
-            forced = [cb for cb in forced if not isinstance(cb, ModelCheckpoint)]
-        trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
-        return self._instantiate_trainer(trainer_config, forced)
+        return super().instantiate_trainer(**kwargs)
 
     def before_fit(self) -> None:
         self._fit_started = time.perf_counter()
@@ -177,7 +240,7 @@ class LabCLI(LightningCLI):
         if ckpt is not None and ckpt.best_model_path:
             # ddp_spawn hands back the best path but not always its score.
             score = None if ckpt.best_model_score is None else float(ckpt.best_model_score)
-            summary.update(best_checkpoint=ckpt.best_model_path, monitor=ckpt.monitor, best_score=score)
+            summary.update(best_checkpoint=ckpt.best_model_path, monitor=ckpt.monitor, mode=ckpt.mode, best_score=score)
             rank_zero_info(f"[dl-labs] best checkpoint ({ckpt.monitor}={score}): {ckpt.best_model_path}")
         if self._cfg().get("test_after_fit"):
             path = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
@@ -197,6 +260,14 @@ class LabCLI(LightningCLI):
         old = json.loads(path.read_text()) if path.exists() else {}
         path.write_text(json.dumps({**old, **summary}, indent=2))
         rank_zero_info(f"[dl-labs] run files: {log_dir}")
+
+
+def _get(ns: Namespace | None, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(ns, Namespace):
+            return None
+        ns = ns.get(part)
+    return ns
 
 
 def _has_progress_bar(cfg: Namespace) -> bool:

@@ -19,6 +19,7 @@ _EXPORTS = {
     "PhasedFinetuning": "callbacks.finetuning",
     "PredictionWriter": "callbacks.prediction_writer",
     "SampleGrid": "callbacks.sample_grid",
+    "TaskEarlyStopping": "callbacks.early_stopping",
     "WeightImages": "callbacks.weight_images",
 }
 

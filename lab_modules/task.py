@@ -13,7 +13,10 @@ import lightning as L
 from torch import Tensor
 from torchmetrics import Metric
 
+from labcore.errors import LabError
+
 PredictionKind = Literal["classes", "images", "tensors"]
+AUTO = "auto"  # a monitor / mode that follows the task module's declaration
 
 
 class LabTask(L.LightningModule):
@@ -67,3 +70,18 @@ class LabTask(L.LightningModule):
     def probabilities(self, outputs: Tensor) -> Tensor:
         """N x C class probabilities from ``self(**inputs)``. Default: softmax over the last dim."""
         return outputs.softmax(dim=-1)
+
+
+def resolve_monitor(model: Any, monitor: str | None, mode: str, where: str) -> tuple[str | None, str]:
+    """``auto`` -> the task's ``monitor`` / ``monitor_mode`` (``lab_modules.task.LabTask``); an explicit
+    monitor needs an explicit mode unless it is the task's own metric."""
+    task_monitor = model.monitor if isinstance(model, LabTask) else None
+    task_mode = model.monitor_mode if isinstance(model, LabTask) else "min"
+    if monitor == AUTO:
+        return task_monitor, task_mode if mode == AUTO else mode
+    if mode == AUTO:
+        if monitor is not None and monitor != task_monitor:
+            raise LabError(f"{where}: monitor {monitor} is not the task's metric ({task_monitor}); "
+                           f"set its mode to min or max (--{where}.mode)")
+        return monitor, task_mode
+    return monitor, mode

@@ -33,10 +33,10 @@ def cli(*args: str, runs_dir: Path | None = None, lab: str | None = None) -> Pat
     except SystemExit as e:  # main() exits on bad input; surface it as a test failure with the code
         if e.code not in (0, None):
             raise
-    version = os.environ.pop("DL_LABS_RUN_VERSION", None)
+    version = os.environ.pop("DL_LABS_RUN_VERSION", None)  # "<pid>:version_N", set by cli.py
     if runs_dir is None or lab is None or version is None:
         return None
-    return Path(runs_dir) / lab / version
+    return Path(runs_dir) / lab / version.rpartition(":")[2]
 
 
 def summary(run_dir: Path) -> dict:
