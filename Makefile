@@ -20,6 +20,7 @@ demo: venv
 	$(OFFLINE) $(PY) cli.py fit --config configs/labs/vision/mnist_mlp.yaml --test_after_fit true
 
 test: venv
+	$(VENV)/bin/lint-imports
 	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: venv
