@@ -163,7 +163,7 @@ def bench_transfer(lab: Lab, args, extra: list[str], out: Path) -> tuple[list[di
         return rows, failed + 1
     net = "--model.init_args.net.init_args."
     variants = {"scratch": f"{net}weights=null --trainer.callbacks.init_args.freeze=false",
-                "transfer": f"{net}weights={ckpts[-1]} {net}if_missing=error"}
+                "transfer": f"{net}weights={ckpts[-1]}"}
     cmd = ["cli.py", "compare", "--config", f"{LABS_DIR}/transfer_learning.yaml", "--out", str(out / "compare")]
     for name, overrides in variants.items():
         cmd += ["--variant", f"{name}={overrides}"]

@@ -19,6 +19,12 @@ def named_layer(pl_module: LightningModule, name: str) -> nn.Module:
         raise LabError(f"no layer named {name!r} in the model; conv/linear layers are: {', '.join(layers[:12])}") from None
 
 
+def class_probabilities(pl_module: LightningModule, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """N x C class probabilities for a batch's ``inputs`` by the task contract (``LabTask.probabilities``):
+    a one-logit binary classifier gives ``[1 - p, p]``, where a softmax or argmax over its one logit says class 0."""
+    return pl_module.probabilities(pl_module(**inputs))
+
+
 def dataset(trainer: Trainer, split: str):
     """The datamodule's in-memory dataset for ``split`` (None if it has none)."""
     dm = trainer.datamodule

@@ -8,13 +8,14 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.figures import image_grid, log_figure, to_display
-from callbacks.layers import normalization
+from callbacks.layers import class_probabilities, normalization
 
 
 class MisclassifiedExamples(Callback):
     """At the end of ``test``: the first ``n`` test examples the model gets wrong (in data
     order), titled ``true -> predicted (p)``. Collected batch by batch in ``on_test_batch_end``
-    with one extra no-grad forward, so it needs nothing from the module's ``test_step``."""
+    with one extra no-grad forward, so it needs nothing from the module's ``test_step``; predictions
+    and confidences come from ``pl_module.probabilities`` (right for one-logit binary classifiers too)."""
 
     def __init__(self, n: int = 16, image_key: str = "image", label_key: str = "label") -> None:
         self.n, self.image_key, self.label_key = n, image_key, label_key
@@ -28,7 +29,7 @@ class MisclassifiedExamples(Callback):
                           dataloader_idx: int = 0) -> None:
         if len(self._found) >= self.n or not isinstance(batch, dict) or self.label_key not in batch:
             return
-        probs = pl_module(**{k: v for k, v in batch.items() if k != self.label_key}).softmax(-1)
+        probs = class_probabilities(pl_module, {k: v for k, v in batch.items() if k != self.label_key})
         conf, pred = probs.max(-1)
         wrong = (pred != batch[self.label_key]).nonzero().flatten().tolist()
         for i in wrong[: self.n - len(self._found)]:

@@ -13,14 +13,23 @@ import callbacks.conv_filters
 import callbacks.feature_maps
 import callbacks.label_histogram
 import callbacks.misclassified
+import callbacks.sample_grid
 import callbacks.weight_images
-from callbacks import ConvFilters, FeatureMaps, LabelHistogram, MisclassifiedExamples, WeightImages
+from callbacks import (
+    ConvFilters,
+    FeatureMaps,
+    LabelHistogram,
+    MisclassifiedExamples,
+    PhasedFinetuning,
+    SampleGrid,
+    WeightImages,
+)
 from callbacks.figures import log_figure
 from callbacks.layers import minmax
 from datamodules import CIFAR10DataModule, MNISTDataModule
-from labcore.errors import LabError
 from lab_modules import Classifier
 from lab_modules.nets import MLP, LeNet
+from labcore.errors import LabError
 
 
 @pytest.fixture
@@ -37,7 +46,7 @@ def drawn(monkeypatch):
         figures[name] = (data, log_figure(trainer, fig, name, step))
 
     for mod in (callbacks.conv_filters, callbacks.feature_maps, callbacks.label_histogram, callbacks.misclassified,
-                callbacks.weight_images):
+                callbacks.sample_grid, callbacks.weight_images):
         monkeypatch.setattr(mod, "log_figure", capture)
     return figures
 
@@ -130,3 +139,82 @@ def test_layer_names_are_checked(tmp_path):
         _fit(model, dm, [ConvFilters("net.conv9")], tmp_path, test=False)
     with pytest.raises(LabError, match="not nn.Conv2d"):
         _fit(model, dm, [ConvFilters("net.layers.1")], tmp_path, test=False)
+
+
+# --- one-logit (binary) classifiers: the figures read pl_module.probabilities, not a softmax/argmax of their own ---
+
+def _binary_model(dm: MNISTDataModule) -> Classifier:
+    """0 vs 1 with ONE logit: "1" when an image has little ink. The threshold sits at the 30% quantile of the test
+    images' ink, so some 1s are predicted right and some wrong (a softmax over one logit says "0" for all)."""
+    net = MLP(in_features=784, hidden=[], num_classes=1, batchnorm=False, dropout=0.0)
+    dm.setup("test")
+    test = dm.datasets["test"]
+    ink = torch.stack([test[i]["image"].mean() for i in range(len(test))])
+    with torch.no_grad():
+        net.layers[-1].weight.fill_(-1 / 784)
+        net.layers[-1].bias.fill_(float(ink.quantile(0.3)))
+    return Classifier(net, num_classes=2, class_names=dm.class_names, binary=True)
+
+
+def _binary_dm() -> MNISTDataModule:
+    return MNISTDataModule(source="embedded", classes=["0", "1"], batch_size=16, eval_batch_size=50,
+                           max_train_samples=64)
+
+
+def _test_predictions(model, dm, batches: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images, labels and predictions (logit > 0) of the first ``batches`` test batches, in data order."""
+    images, labels, preds = [], [], []
+    model.eval()
+    with torch.no_grad():
+        for i, batch in enumerate(dm.test_dataloader()):
+            if i == batches:
+                break
+            images.append(batch["image"])
+            labels.append(batch["label"])
+            preds.append((model(image=batch["image"])[:, 0] > 0).long())
+    return torch.cat(images), torch.cat(labels), torch.cat(preds)
+
+
+def test_binary_classifier_figures_show_its_real_predictions(tmp_path, drawn):
+    L.seed_everything(0)
+    dm = _binary_dm()
+    model = _binary_model(dm)
+    _, labels, preds = _test_predictions(model, dm, batches=2)
+    wrong = (preds != labels).nonzero().flatten()
+    assert 3 <= len(wrong) and ((preds == 1) & (labels == 1)).sum() >= 3  # the setup shows the flaw
+
+    trainer = L.Trainer(limit_test_batches=2, logger=CSVLogger(tmp_path), enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[MisclassifiedExamples(n=100), SampleGrid(n=32)])
+    acc = trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"]
+    assert acc == pytest.approx(float((preds == labels).float().mean()))
+
+    # misclassified: exactly the wrong examples, in data order, titled true -> predicted
+    data, _ = drawn["test/misclassified"]
+    names = dm.class_names
+    assert [t.split(" (")[0] for t in data["titles"]] == [f"{names[labels[i]]} -> {names[preds[i]]}" for i in wrong]
+    assert len(data["images"]) == len(wrong)
+
+    # sample grid: titles name the prediction only where it is wrong, as the model's own accuracy says
+    data, _ = drawn["test/samples"]
+    batch = callbacks.layers.fixed_batch(dm.datasets["test"], 32, 0)
+    with torch.no_grad():
+        grid_preds = (model(image=batch["image"])[:, 0] > 0).long().tolist()
+    expected = [names[t] + ("" if p == t else f" -> {names[p]} ✗") for t, p in zip(batch["label"].tolist(), grid_preds)]
+    assert data["titles"] == expected
+    assert "1" in data["titles"]  # a 1 predicted right (a softmax over one logit would title it 1 -> 0)
+
+
+def test_binary_classifier_phase_accuracy_is_the_test_accuracy(tmp_path):
+    L.seed_everything(0)
+    dm = _binary_dm()
+    model = _binary_model(dm)
+    phased = PhasedFinetuning(freeze=False, head_epochs=1)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, limit_test_batches=2,
+                        num_sanity_val_steps=0, logger=CSVLogger(tmp_path), callbacks=[phased],
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=dm)
+    _, labels, preds = _test_predictions(model, dm, batches=2)
+    true_acc = float((preds == labels).float().mean())
+    assert true_acc != pytest.approx(float((labels == 0).float().mean()))  # what argmax over one logit would give
+    assert phased.phases["phase1"]["test_acc"] == pytest.approx(true_acc)
+    assert trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"] == pytest.approx(true_acc)
