@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from callbacks.run_report import markdown_table, read_metrics, read_summary  # noqa: E402
+from commands.compare import run_dirs  # noqa: E402
+from commands.run_report import markdown_table, read_metrics, read_summary  # noqa: E402
 
 LABS_DIR = "configs/labs/vision"
 QUICK = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
@@ -139,8 +140,9 @@ def bench_lab(lab: Lab, args, extra: list[str], out: Path) -> tuple[list[dict], 
         cmd = ["cli.py", "compare", lab.spec, "--out", str(cmp_out)] + (["--only", only] if only else []) + ["--", *extra, *more]
         failed += run(cmd, cmp_out / "compare.log") != 0
         variants = only.split(",") if only else list(lab.reported)
+        created = run_dirs(cmp_out)  # the directories this compare run wrote (not an older run's)
         for variant in variants:
-            text, info = result(cmp_out / variant / "version_0", lab.metric)
+            text, info = result(created.get(variant, cmp_out / variant / "missing"), lab.metric)
             note = f" ({args.bs1_batches} batches/epoch)" if more else ""
             command = shlex.join(["python", "cli.py", "compare", lab.spec, "--only", variant, "--", *shown_extra, *more])
             rows.append({"lab": lab.name, "variant": variant + note, "ours": text, "report": lab.reported.get(variant, ""),
@@ -169,10 +171,11 @@ def bench_transfer(lab: Lab, args, extra: list[str], out: Path) -> tuple[list[di
         cmd += ["--variant", f"{name}={overrides}"]
     cmd += ["--", *extra, *quick_phases]
     failed += run(cmd, out / "compare.log") != 0
+    created = run_dirs(out / "compare")
     for variant, run_name, phase, label in (("scratch", "scratch", "phase2", "scratch (all layers, same epochs)"),
                                              ("head_only", "transfer", "phase1", "head only (phase 1)"),
                                              ("fine_tuned", "transfer", "phase2", "fine-tuned layer3+4 (phase 2)")):
-        run_dir = out / "compare" / run_name / "version_0"
+        run_dir = created.get(run_name, out / "compare" / run_name / "missing")
         _, info = result(run_dir, "test/acc")
         ph = (info.get("phases") or {}).get(phase, {})
         text = (f"test acc {pct(ph.get('test_acc'))} after {ph.get('epochs_done')} epochs, {ph.get('seconds')} s"

@@ -12,6 +12,8 @@ _EXPORTS = {
     "FeatureMaps": "callbacks.feature_maps",
     "ImageGrids": "callbacks.image_grids",
     "LabelHistogram": "callbacks.label_histogram",
+    "LatentScatter": "callbacks.latent_figures",
+    "LatentTraversal": "callbacks.latent_figures",
     "LossCurves": "callbacks.image_grids",
     "MisclassifiedExamples": "callbacks.misclassified",
     "ParameterCounts": "callbacks.parameter_counts",

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import Callback, Trainer
 
 from callbacks.figures import log_figure, plt
 
+if TYPE_CHECKING:
+    from lab_modules.task import LabTask
+
 
 class ConfusionMatrixFigure(Callback):
-    """Draws the module's ``val_confmat`` / ``test_confmat`` (torchmetrics, synced across
-    ranks) with class names; ``every_n_epochs`` limits validation figures."""
+    """Draws the module's ``confusion_matrix(stage)`` (a torchmetrics confusion matrix, synced
+    across ranks) with its ``class_names``; ``every_n_epochs`` limits validation figures. Nothing
+    is drawn for a task without one (the method returns None) or before it has seen a batch."""
 
     def __init__(self, every_n_epochs: int = 1, normalize: bool = False) -> None:
         self.every_n_epochs = every_n_epochs
         self.normalize = normalize
 
-    def _draw(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        metric = getattr(pl_module, f"{stage}_confmat", None)
+    def _draw(self, trainer: Trainer, pl_module: LabTask, stage: str) -> None:
+        metric = pl_module.confusion_matrix(stage)
         if metric is None or not metric.update_called:
             return
         cm = metric.compute().cpu().numpy()
         if trainer.sanity_checking:
             return
-        names = list(getattr(pl_module, "class_names", range(cm.shape[0])))
+        names = list(pl_module.class_names) or [str(i) for i in range(cm.shape[0])]
         shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if self.normalize else cm
         n = cm.shape[0]
         fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5)))
@@ -43,9 +49,9 @@ class ConfusionMatrixFigure(Callback):
                             color="white" if shown[i, j] > shown.max() / 2 else "black")
         log_figure(trainer, fig, f"{stage}/confusion_matrix")
 
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LabTask) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs == 0 or trainer.current_epoch + 1 == trainer.max_epochs:
             self._draw(trainer, pl_module, "val")
 
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LabTask) -> None:
         self._draw(trainer, pl_module, "test")

@@ -3,13 +3,16 @@ denoising and segmentation triplets): the module says what to draw, this callbac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 
 from callbacks.figures import image_grid, log_figure, plt, to_display
+
+if TYPE_CHECKING:
+    from lab_modules.task import LabTask
 
 
 def rows_figure(rows: dict[str, Tensor], ncols: int) -> "plt.Figure":
@@ -68,15 +71,14 @@ class ImageGrids(Callback):
         items = dataset.__getitems__(idx) if hasattr(dataset, "__getitems__") else loader.collate_fn([dataset[i] for i in idx])
         return {k: v for k, v in items.items() if isinstance(v, Tensor)}
 
-    def _draw(self, trainer: Trainer, pl_module: LightningModule, stage: str, suffix: str) -> None:
-        hook = getattr(pl_module, "figure_batches", None)
-        batch = self._fixed_batch(trainer, stage) if hook is not None else None
+    def _draw(self, trainer: Trainer, pl_module: LabTask, stage: str, suffix: str) -> None:
+        batch = self._fixed_batch(trainer, stage)
         if batch is None:
             return
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
-            figures = hook({k: v.to(pl_module.device) for k, v in batch.items()}, stage)
+            figures = pl_module.figure_batches({k: v.to(pl_module.device) for k, v in batch.items()}, stage)
         pl_module.train(was_training)
         for name, value in figures.items():
             if stage == "val" and name in self.progression and isinstance(value, Tensor):

@@ -1,50 +1,105 @@
-"""Writes ``predict`` outputs as CSV in the run directory."""
+"""Writes ``predict`` outputs into the run directory, by the task module's ``prediction_kind``."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+
+from callbacks.image_grids import save_image_batch
+from labcore.errors import LabError
+
+if TYPE_CHECKING:
+    from lab_modules.task import LabTask
 
 
 class PredictionWriter(BasePredictionWriter):
-    """``predictions.csv``: row index, predicted class (name), its probability and, when
-    the data has labels, the true class. One file per rank under DDP. A module with
-    ``write_predictions(predictions, run_dir, suffix) -> list[Path]`` writes its own files
-    (generated images, masks) instead."""
+    """Writes what ``predict_step`` returned (dicts of tensors, batch first) as
+    ``pl_module.prediction_kind`` says (see ``lab_modules.task.LabTask``):
 
-    def __init__(self) -> None:
+    - ``classes``: ``predictions.csv``: row index, predicted class (and its name from
+      ``class_names``), its probability and, when the data has labels, the true class;
+    - ``images``: ``predictions.pt``, every key concatenated over batches with 4-d float images
+      (in [0, 1]) stored as uint8 0..255, and ``predictions.png``, a grid of the first ``grid_n``
+      images under ``prediction_grid_key``;
+    - ``tensors``: ``predictions.pt``, every key concatenated over batches as is.
+
+    One file set per rank under DDP (``predictions_rank<R>.*``).
+    """
+
+    def __init__(self, grid_n: int = 64) -> None:
         super().__init__(write_interval="epoch")
+        self.grid_n = grid_n
 
-    def write_on_epoch_end(self, trainer: Trainer, pl_module: LightningModule, predictions: Sequence[Any],
+    def write_on_epoch_end(self, trainer: Trainer, pl_module: LabTask, predictions: Sequence[Any],
                            batch_indices: Sequence[Any] | None) -> None:
+        if predictions and isinstance(predictions[0], list):  # several predict dataloaders: one sequence
+            predictions = [p for per_loader in predictions for p in per_loader]
         if not predictions or not isinstance(predictions[0], dict):
             return
         suffix = "" if trainer.world_size == 1 else f"_rank{trainer.global_rank}"
-        if hasattr(pl_module, "write_predictions"):  # image outputs (samples, masks): the module knows how
-            paths = pl_module.write_predictions(predictions, Path(trainer.log_dir), suffix)
+        run_dir = Path(trainer.log_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        kind = pl_module.prediction_kind
+        if kind == "classes":
+            write_class_predictions(predictions, run_dir / f"predictions{suffix}.csv", list(pl_module.class_names))
+        elif kind == "images":
+            paths = write_image_predictions(predictions, run_dir, suffix, pl_module.prediction_grid_key, self.grid_n)
             rank_zero_info(f"[dl-labs] wrote predictions: {', '.join(str(p) for p in paths)}")
-            return
-        names = list(getattr(pl_module, "class_names", []))
-        rows = {k: torch.cat([p[k].cpu() for p in predictions]) for k in predictions[0]}
-        path = Path(trainer.log_dir) / f"predictions{suffix}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        correct = 0
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["index", "pred", "pred_name", "prob"] + (["label", "label_name"] if "label" in rows else []))
-            for i, pred in enumerate(rows["pred"].tolist()):
-                row = [i, pred, names[pred] if pred < len(names) else pred, f"{rows['probs'][i, pred].item():.4f}"]
-                if "label" in rows:
-                    label = int(rows["label"][i])
-                    correct += label == pred
-                    row += [label, names[label] if label < len(names) else label]
-                w.writerow(row)
-        n = len(rows["pred"])
-        acc = f", accuracy {correct / n:.4f}" if "label" in rows and n else ""
-        rank_zero_info(f"[dl-labs] wrote {n} predictions to {path}{acc}")
+        elif kind == "tensors":
+            path = run_dir / f"predictions{suffix}.pt"
+            torch.save(concatenate(predictions), path)
+            rank_zero_info(f"[dl-labs] wrote predictions: {path}")
+        else:
+            raise LabError(f"{type(pl_module).__name__}.prediction_kind={kind!r}; use 'classes', 'images' or 'tensors'")
+
+
+def concatenate(predictions: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Every key's tensors concatenated over batches, on the CPU."""
+    return {k: torch.cat([p[k].detach().cpu() for p in predictions]) for k in predictions[0]}
+
+
+def write_class_predictions(predictions: Sequence[dict[str, Tensor]], path: Path, names: list[str]) -> Path:
+    """``pred`` (N), ``probs`` (N x C) and optional ``label`` (N) -> one CSV row per example."""
+    rows = concatenate(predictions)
+    correct = 0
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "pred", "pred_name", "prob"] + (["label", "label_name"] if "label" in rows else []))
+        for i, pred in enumerate(rows["pred"].tolist()):
+            row = [i, pred, names[pred] if pred < len(names) else pred, f"{rows['probs'][i, pred].item():.4f}"]
+            if "label" in rows:
+                label = int(rows["label"][i])
+                correct += label == pred
+                row += [label, names[label] if label < len(names) else label]
+            w.writerow(row)
+    n = len(rows["pred"])
+    acc = f", accuracy {correct / n:.4f}" if "label" in rows and n else ""
+    rank_zero_info(f"[dl-labs] wrote {n} predictions to {path}{acc}")
+    return path
+
+
+def write_image_predictions(predictions: Sequence[dict[str, Tensor]], run_dir: Path, suffix: str,
+                            grid_key: str | None, grid_n: int = 64) -> list[Path]:
+    """``predictions{suffix}.pt``: every key concatenated over batches (4-d float images in [0, 1]
+    as uint8 0..255); ``predictions{suffix}.png``: a grid of the first ``grid_n`` images under
+    ``grid_key`` (None: the first image key)."""
+    out = {k: (v.clamp(0, 1) * 255).round().to(torch.uint8) if v.is_floating_point() and v.dim() == 4 else v
+           for k, v in concatenate(predictions).items()}
+    pt = run_dir / f"predictions{suffix}.pt"
+    torch.save(out, pt)
+    images = [k for k, v in out.items() if v.dtype == torch.uint8 and v.dim() == 4]
+    key = grid_key if grid_key is not None else (images[0] if images else None)
+    if key is None:
+        return [pt]
+    if key not in images:
+        raise LabError(f"prediction_grid_key={key!r} is not an image output of predict_step (images: {images})")
+    png = run_dir / f"predictions{suffix}.png"
+    save_image_batch(out[key][:grid_n].float() / 255, png, ncols=8)
+    return [pt, png]

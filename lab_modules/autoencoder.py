@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -13,17 +12,23 @@ from torchmetrics import MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from lab_modules.optim import build_optimizers
-from lab_modules.outputs import write_image_predictions
 from lab_modules.shared_step import SharedStep
+from lab_modules.task import LabTask
 
 
-class DenoisingAutoencoder(SharedStep, L.LightningModule):
+class DenoisingAutoencoder(SharedStep, LabTask):
     """``net(noisy) -> denoised`` in [0, 1], trained with MSE against ``image`` (the clean target).
 
     Logs ``<stage>/loss`` (MSE), ``<stage>/psnr`` and ``<stage>/ssim`` of the output and, on
     val/test, ``<stage>/psnr_noisy`` / ``<stage>/ssim_noisy`` of the noisy input itself (the
     baseline any denoiser must beat). Metrics from torchmetrics, data range [0, 1].
+    Predictions: ``denoised`` and ``noisy`` images.
     """
+
+    monitor = "val/psnr"
+    monitor_mode = "max"
+    prediction_kind = "images"
+    prediction_grid_key = "denoised"
 
     def __init__(self, net: nn.Module, optimizer: OptimizerCallable = torch.optim.Adam,
                  lr_scheduler: LRSchedulerCallable | None = None, input_key: str = "noisy",
@@ -62,9 +67,6 @@ class DenoisingAutoencoder(SharedStep, L.LightningModule):
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         noisy = batch[self.hparams.input_key]
         return {"denoised": self(noisy), "noisy": noisy}
-
-    def write_predictions(self, predictions, run_dir, suffix):
-        return write_image_predictions(predictions, run_dir, suffix, grid_key="denoised")
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         noisy = batch[self.hparams.input_key]

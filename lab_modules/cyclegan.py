@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
@@ -14,7 +13,7 @@ from torchmetrics.image import PeakSignalNoiseRatio
 
 from lab_modules.image_pool import ImagePool
 from lab_modules.nets.cyclegan import normal_init
-from lab_modules.outputs import write_image_predictions
+from lab_modules.task import LabTask
 
 
 def _adam(params) -> torch.optim.Optimizer:
@@ -45,7 +44,7 @@ def _01(x: Tensor) -> Tensor:
     return (x + 1) / 2
 
 
-class CycleGAN(L.LightningModule):
+class CycleGAN(LabTask):
     """``G_AB``, ``G_BA`` (the injected ``generator`` and an independently initialised copy) and
     ``D_A``, ``D_B`` (likewise from ``discriminator``). Per batch, manual optimisation: one step
     of both generators on LSGAN + ``lambda_cycle`` x cycle L1 + ``lambda_identity`` x identity L1,
@@ -55,8 +54,13 @@ class CycleGAN(L.LightningModule):
 
     Validation/test: ``<stage>/cycle_l1`` always; with a known true mapping in the batch
     (``target_ab``, ``target_ba``), ``<stage>/l1_ab``, ``psnr_ab``, ``l1_ba``, ``psnr_ba`` and their
-    mean ``<stage>/psnr`` (images in [0, 1]).
+    mean ``<stage>/psnr`` (images in [0, 1]). No metric ranks checkpoints (the last one is kept,
+    as in the paper). Predictions: ``fake_b`` = G_AB(A) and ``fake_a`` = G_BA(B), in [0, 1].
     """
+
+    monitor = None
+    prediction_kind = "images"
+    prediction_grid_key = "fake_b"
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, optimizer_g: OptimizerCallable | None = None,
                  optimizer_d: OptimizerCallable | None = None, lambda_cycle: float = 10.0, lambda_identity: float = 5.0,
@@ -147,9 +151,6 @@ class CycleGAN(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         return {"fake_b": _01(self.g_ab(batch["image_a"])), "fake_a": _01(self.g_ba(batch["image_b"]))}
-
-    def write_predictions(self, predictions, run_dir, suffix):
-        return write_image_predictions(predictions, run_dir, suffix, grid_key="fake_b")
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         out = {}

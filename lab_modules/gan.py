@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
@@ -12,14 +11,14 @@ from torch import Tensor, nn
 
 from labcore.errors import LabError
 from lab_modules.fid import load_feature_net, mnist_fid
-from lab_modules.outputs import write_image_predictions
+from lab_modules.task import LabTask
 
 
 def _adam(params, lr: float = 2e-4) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
 
 
-class GAN(L.LightningModule):
+class GAN(LabTask):
     """Trains ``generator`` (z -> images in [-1, 1]) against ``discriminator`` (images -> logit).
 
     Per batch: one discriminator step on BCE(real -> 1, fake -> 0), then one generator step on
@@ -34,8 +33,13 @@ class GAN(L.LightningModule):
     Args:
         real_label: target for real images in the D loss (e.g. 0.9 for one-sided label smoothing).
         n_fixed: size of the fixed noise batch drawn for the sample grids (saved in the checkpoint).
-        fid: compute MNIST-FID (needs 1 x 28 x 28 images).
+        fid: compute MNIST-FID (needs 1 x 28 x 28 images); it is then the monitored metric
+            (``val/fid_mnist``, lower is better), without it nothing ranks checkpoints.
     """
+
+    monitor_mode = "min"
+    prediction_kind = "images"
+    prediction_grid_key = "samples"
 
     def __init__(
         self,
@@ -61,6 +65,10 @@ class GAN(L.LightningModule):
             raise LabError(f"gan: MNIST-FID needs 1x28x28 images, the data has {input_shape}; pass --model.init_args.fid false")
         self.val_fid = mnist_fid(load_feature_net(fid_classifier)) if fid else None
         self.test_fid = mnist_fid(load_feature_net(fid_classifier)) if fid else None
+
+    @property
+    def monitor(self) -> str | None:  # type: ignore[override]
+        return "val/fid_mnist" if self.hparams.fid else None
 
     def forward(self, z: Tensor) -> Tensor:
         """Generated images in [0, 1]."""
@@ -119,9 +127,6 @@ class GAN(L.LightningModule):
         """As many samples as the batch has images, from noise seeded by the batch index."""
         n = len(next(iter(batch.values())))
         return {"samples": self(self._noise(n, seed=batch_idx))}
-
-    def write_predictions(self, predictions, run_dir, suffix):
-        return write_image_predictions(predictions, run_dir, suffix, grid_key="samples")
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         return {"samples": self(self.fixed_noise)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import segmentation_models_pytorch as smp
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -13,12 +12,12 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryF1Score, BinaryJaccardIndex
 
 from lab_modules.optim import build_optimizers
-from lab_modules.outputs import write_image_predictions
 from lab_modules.shared_step import SharedStep
+from lab_modules.task import LabTask
 from lab_modules.tiling import padded_call, sliding_window
 
 
-class Segmenter(SharedStep, L.LightningModule):
+class Segmenter(SharedStep, LabTask):
     """Trains ``net`` (image -> 1-channel logits of the same size: our ``UNet`` or ``smp.Unet``)
     on ``dice_weight * DiceLoss + bce_weight * BCE``.
 
@@ -27,7 +26,13 @@ class Segmenter(SharedStep, L.LightningModule):
     with a net trained on 256 crops, or when memory is short). Metrics over all pixels of the
     split at ``threshold``: ``<stage>/dice`` (= pixel F1 of the foreground) and ``<stage>/iou``
     (Jaccard), plus ``<stage>/loss`` and ``<stage>/dice_loss`` (the report's 'Dice loss').
+    Predictions: ``mask`` (thresholded), ``probability`` and, with labels, ``truth``.
     """
+
+    monitor = "val/dice"
+    monitor_mode = "max"
+    prediction_kind = "images"
+    prediction_grid_key = "mask"
 
     def __init__(self, net: nn.Module, optimizer: OptimizerCallable = torch.optim.Adam,
                  lr_scheduler: LRSchedulerCallable | None = None, scheduler_interval: str = "epoch",
@@ -71,9 +76,6 @@ class Segmenter(SharedStep, L.LightningModule):
         if "mask" in batch:
             out["truth"] = batch["mask"]
         return out
-
-    def write_predictions(self, predictions, run_dir, suffix):
-        return write_image_predictions(predictions, run_dir, suffix, grid_key="mask")
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         image = batch["image"]

@@ -1,4 +1,4 @@
-"""Reads finished runs (``metrics.csv``, ``summary.json``) and draws comparison tables and curves."""
+"""Reads finished runs (``metrics.csv``, ``summary.json``, ``config.yaml``) and draws comparison tables and curves."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import csv
 import json
 from pathlib import Path
 
+import yaml
+
 from callbacks.figures import plt
+
+# Metric names (the part after ``<stage>/``) where lower is better; anything else ranks higher-is-better.
+LOWER_IS_BETTER = ("loss", "nelbo", "recon", "kl", "fid", "error", "err", "l1", "mse", "mae", "rmse", "perplexity", "ppl")
 
 
 def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -28,6 +33,34 @@ def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def read_summary(run_dir: Path) -> dict:
     path = Path(run_dir) / "summary.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_config(run_dir: Path) -> dict:
+    """The run's resolved ``config.yaml`` ({} when there is none)."""
+    path = Path(run_dir) / "config.yaml"
+    try:
+        return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    except yaml.YAMLError:
+        return {}
+
+
+def metric_mode(metric: str, run_dir: Path | None = None) -> str:
+    """``min`` or ``max``: the run's checkpoint mode when its checkpoint monitors ``metric``, else by
+    the metric's name (losses, NELBO, FID, errors: lower is better)."""
+    if run_dir is not None:
+        ckpt = read_config(run_dir).get("checkpoint") or {}
+        if ckpt.get("monitor") == metric and ckpt.get("mode") in ("min", "max"):
+            return ckpt["mode"]
+    name = metric.rsplit("/", 1)[-1].lower()
+    return "min" if any(name == w or name.startswith(w + "_") or name.endswith("_" + w) for w in LOWER_IS_BETTER) else "max"
+
+
+def best_value(points: list[tuple[int, float]], mode: str) -> float | None:
+    """The best epoch value of a series (``min`` or ``max``), None for an empty one."""
+    values = [v for _, v in points]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
 
 
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
@@ -52,7 +85,8 @@ def overlay_curves(runs: dict[str, Path], metrics: list[str], out: Path, title: 
         ax.set_title(metric)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
