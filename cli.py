@@ -1,6 +1,6 @@
 """dl-labs command line: ``python cli.py fit|validate|test|predict --config configs/labs/<family>/<lab>.yaml``.
 
-Also ``python cli.py compare ...`` (see ``callbacks/compare.py``) to run variants of a lab side
+Also ``python cli.py compare ...`` (see ``commands/compare.py``) to run variants of a lab side
 by side. Everything else (precision, devices, strategy, loggers) is plain LightningCLI.
 """
 
@@ -322,7 +322,7 @@ def _lab_error_cause(err: BaseException) -> LabError | None:
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else args
     if argv and argv[0] == "compare":
-        from callbacks.compare import main as compare_main
+        from commands.compare import main as compare_main
 
         sys.exit(compare_main(argv[1:]))
     torch.set_float32_matmul_precision("high")
