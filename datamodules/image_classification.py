@@ -16,22 +16,8 @@ from labcore.errors import DataSourceError
 from datamodules.samplers import EqualChunks
 from datamodules.sources import Source, default_data_dir, resolve_source
 from datamodules.split_loaders import SplitLoaders
+from datamodules.splits import seeded_split  # noqa: F401  (re-exported: text_classification imports it here)
 from datamodules.tensor_dataset import ImageTensorDataset, dict_collate
-
-
-def seeded_split(n: int, fractions: list[float], seed: int) -> list[torch.Tensor]:
-    """Split ``range(n)`` into parts of the given fractions (the last takes the rest).
-
-    Its own generator, so the training seed never changes which examples are held out.
-    """
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    parts, start = [], 0
-    for f in fractions:
-        k = int(round(f * n))
-        parts.append(perm[start:start + k])
-        start += k
-    parts.append(perm[start:])
-    return parts
 
 
 class ImageClassificationDataModule(SplitLoaders, L.LightningDataModule):
