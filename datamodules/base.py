@@ -39,7 +39,7 @@ from datamodules.splits import (SPLIT_KINDS, SplitKind, canonical_split, ordered
                                 stratified_split)
 from datamodules.tensor_dataset import dict_collate
 
-__all__ = ["EMBEDDED_DIR", "LabDataModule", "SPLIT_KINDS", "Source", "SplitKind", "canonical_split", "ordered_split",
+__all__ = ["EMBEDDED_DIR", "SPLIT_KINDS", "LabDataModule", "Source", "SplitKind", "canonical_split", "ordered_split",
            "seeded_split", "split_indices", "stratified_split"]
 
 STATE_MARKER = "lab_data"

@@ -12,7 +12,9 @@ Three kinds (a datamodule's ``split`` argument chooses):
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Literal
 
 import numpy as np
 import torch
@@ -38,7 +40,7 @@ def canonical_split(name: str) -> Literal["train", "val", "test"] | None:
 
 
 def _counts(n: int, fractions: Sequence[float]) -> list[int]:
-    counts = [int(round(f * n)) for f in fractions]
+    counts = [round(f * n) for f in fractions]
     if any(f < 0 for f in fractions) or sum(counts) > n:
         raise LabError(f"split fractions {list(fractions)} do not fit {n} examples; pass fractions >= 0 that sum below 1")
     return counts
@@ -107,7 +109,7 @@ def split_indices(n: int, held_out: dict[str, float], kind: SplitKind = "random"
         names = sorted(names, key=lambda k: ("val", "test").index(k) if k in ("val", "test") else 2)
         counts = _counts(n, [held_out[k] for k in names])
         bounds = np.cumsum([0, n - sum(counts), *counts]).tolist()
-        train, *parts = [torch.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        train, *parts = [torch.arange(a, b) for a, b in pairwise(bounds)]
     else:
         raise LabError(f"unknown split {kind!r}; use one of {', '.join(SPLIT_KINDS)}")
     return {"train": train, **dict(zip(names, parts))}

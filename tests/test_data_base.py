@@ -237,7 +237,8 @@ def test_test_and_predict_from_a_checkpoint_without_training_data(tmp_path):
     run_c = cli("predict", "--config", cfg, "--data.init_args.path", str(tmp_path / "nowhere"),
                 "--data.init_args.predict_path", str(raw), "--ckpt_path", str(ckpt),
                 runs_dir=tmp_path / "runs", lab="tiny_c")
-    rows = list(csv.DictReader(open(run_c / "predictions.csv")))
+    with open(run_c / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == 3 and "label" not in rows[0]
     assert {r["pred_name"] for r in rows} <= {"cat", "dog", "owl"}
 
