@@ -26,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
+from datamodules.base import LabDataModule
 from labcore import log
 from labcore.errors import LabError
 from lab_modules.nets.params import count_parameters
@@ -144,7 +145,7 @@ class LabCLI(LightningCLI):
     def _build_data(self, cfg: Namespace) -> LightningDataModule:
         ckpt = cfg.get("ckpt_path")
         if ckpt and Path(str(ckpt)).is_file() and cfg.data.get("init_args") is not None \
-                and "from_checkpoint" in inspect.signature(_import(cfg.data.class_path)).parameters \
+                and _accepts(_import(cfg.data.class_path), "from_checkpoint") \
                 and not cfg.data.init_args.get("from_checkpoint"):
             # Data that can restore its state (class names, tokenizer, statistics) from the checkpoint does so,
             # so `test` / `predict --ckpt_path` need no training data to build the model.
@@ -156,7 +157,7 @@ class LabCLI(LightningCLI):
         class_names, input_shape, vocab_size, ...). A value the config or command line sets that
         contradicts the data is an error, even when it equals the argument's default; a key that
         no argument takes is a warning unless the data lists it in ``optional_model_info``."""
-        info = data.model_info() if callable(getattr(data, "model_info", None)) else {}
+        info = data.model_info() if isinstance(data, LabDataModule) else {}  # plain datamodules offer nothing
         explicit = self._explicit_cfg()
         targets = [("model", cfg.model, explicit.get("model"))]
         init = cfg.model.get("init_args") or Namespace()
@@ -178,7 +179,7 @@ class LabCLI(LightningCLI):
                         f"remove it from the config (it is filled from the data) or choose matching data"
                     )
                 target.init_args[key] = value
-        optional = set(getattr(data, "optional_model_info", ()))
+        optional = set(data.optional_model_info)
         unused = sorted(set(info) - taken - optional)
         if unused:
             log.warn(f"the data offers {', '.join(unused)} but no model or net argument takes "
@@ -273,6 +274,20 @@ def _get(ns: Namespace | None, dotted: str) -> Any:
 def _has_progress_bar(cfg: Namespace) -> bool:
     callbacks = cfg.trainer.get("callbacks") or []
     return any("ProgressBar" in str(getattr(c, "class_path", type(c).__name__)) for c in callbacks)
+
+
+def _accepts(cls: type, name: str) -> bool:
+    """Whether ``cls(...)`` takes the keyword ``name``, following ``**kwargs`` up to the parent
+    classes as jsonargparse does (e.g. ImageFolderDataModule's ``*args, **kwargs``)."""
+    for klass in inspect.getmro(cls):
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters
+        if name in params:
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def _is_module(class_path: str) -> bool:

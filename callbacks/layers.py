@@ -6,6 +6,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from torch import nn
 
+from datamodules.base import LabDataModule
 from labcore.errors import LabError
 
 
@@ -28,7 +29,7 @@ def class_probabilities(pl_module: LightningModule, inputs: dict[str, torch.Tens
 def dataset(trainer: Trainer, split: str):
     """The datamodule's in-memory dataset for ``split`` (None if it has none)."""
     dm = trainer.datamodule
-    return getattr(dm, "datasets", {}).get(split) if dm is not None else None
+    return dm.datasets.get(split) if isinstance(dm, LabDataModule) else None
 
 
 def fixed_batch(ds, n: int, seed: int) -> dict[str, torch.Tensor]:
@@ -40,11 +41,9 @@ def fixed_batch(ds, n: int, seed: int) -> dict[str, torch.Tensor]:
 
 
 def normalization(trainer: Trainer) -> tuple:
-    """The datamodule's (mean, std) when its images are normalised, else (None, None)."""
+    """The datamodule's ``display_normalization()``: (mean, std) when its images are normalised, else (None, None)."""
     dm = trainer.datamodule
-    if dm is None or not getattr(dm, "normalize", True):
-        return None, None
-    return getattr(dm, "mean", None), getattr(dm, "std", None)
+    return dm.display_normalization() if isinstance(dm, LabDataModule) else (None, None)
 
 
 def minmax(x: torch.Tensor) -> torch.Tensor:

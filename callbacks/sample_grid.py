@@ -6,7 +6,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.figures import image_grid, log_figure, to_display
-from callbacks.layers import class_probabilities, fixed_batch, normalization
+from callbacks.layers import class_probabilities, dataset, fixed_batch, normalization
 
 
 class SampleGrid(Callback):
@@ -20,10 +20,10 @@ class SampleGrid(Callback):
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # After the first epoch rather than at fit start: a data figure need not delay training.
-        dm = trainer.datamodule
-        if trainer.current_epoch != 0 or dm is None or "train" not in getattr(dm, "datasets", {}):
+        train = dataset(trainer, "train")
+        if trainer.current_epoch != 0 or train is None:
             return
-        batch = fixed_batch(dm.datasets["train"], self.n, self.seed)
+        batch = fixed_batch(train, self.n, self.seed)
         names = pl_module.class_names
         titles = [names[int(y)] for y in batch[self.label_key]]
         fig = image_grid(to_display(batch[self.image_key], *normalization(trainer)), titles, cmap="gray")
@@ -31,10 +31,10 @@ class SampleGrid(Callback):
         log_figure(trainer, fig, "data/train_samples")
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        dm = trainer.datamodule
-        if dm is None or "test" not in getattr(dm, "datasets", {}):
+        test = dataset(trainer, "test")
+        if test is None:
             return
-        batch = fixed_batch(dm.datasets["test"], self.n, self.seed)
+        batch = fixed_batch(test, self.n, self.seed)
         with torch.no_grad():
             inputs = {k: v.to(pl_module.device) for k, v in batch.items() if k != self.label_key}
             preds = class_probabilities(pl_module, inputs).argmax(-1).cpu()
