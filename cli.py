@@ -59,6 +59,9 @@ class LabCLI(LightningCLI):
         parser.add_argument("--lab", type=str | None, default=None,
                             help="Run name: runs go to <runs_dir>/<lab>/version_N (default: the lab config's file name).")
         parser.add_argument("--runs_dir", type=str, default="runs", help="Root of all run directories.")
+        parser.add_argument("--run_version", type=str | None, default=None,
+                            help="Use <runs_dir>/<lab>/<run_version> (e.g. claimed beforehand by `cli.py compare`) "
+                                 "instead of the next free version_N.")
         parser.add_argument("--test_after_fit", type=bool, default=False,
                             help="After fit, test the best checkpoint and print the test metrics.")
         # Not in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it; built in instantiate_trainer,
@@ -124,8 +127,9 @@ class LabCLI(LightningCLI):
     def _configure_run_dir(self, cfg: Namespace) -> None:
         runs_dir = Path(cfg.runs_dir)
         lab = self._lab_name(cfg)
-        version = self._run_version(runs_dir, lab)
+        version = cfg.get("run_version") or self._run_version(runs_dir, lab)
         self._run_dir = runs_dir / lab / version
+        self._run_dir.mkdir(parents=True, exist_ok=True)
         # Without a logger Lightning writes checkpoints and log_dir files to default_root_dir: the run's own folder.
         cfg.trainer.default_root_dir = str(self._run_dir)
         loggers = cfg.trainer.get("logger")

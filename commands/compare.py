@@ -34,7 +34,6 @@ import yaml
 from commands.run_report import best_value, markdown_table, metric_mode, overlay_curves, read_metrics, read_summary
 
 CLI = Path(__file__).resolve().parent.parent / "cli.py"
-VERSION_ENV = "DL_LABS_RUN_VERSION"  # cli.py writes the run into <runs_dir>/<lab>/<this version>
 TAIL_COLUMNS = ["params", "epochs", "fit time (s)", "wall time (s)"]
 
 
@@ -101,9 +100,10 @@ def run_variant(spec: dict, name: str, overrides: list[str], extra: list[str], o
     for c in spec["configs"]:
         cmd += ["--config", str(c)]
     cmd += [str(a) for a in spec["args"]] + overrides + extra
-    cmd += ["--runs_dir", str(out), "--lab", name, "--test_after_fit", "true", "--trainer.enable_progress_bar", "false"]
     run_dir = claim_run_dir(out, name)
-    env = {**os.environ, VERSION_ENV: run_dir.name}
+    cmd += ["--runs_dir", str(out), "--lab", name, "--run_version", run_dir.name, "--test_after_fit", "true",
+            "--trainer.enable_progress_bar", "false"]
+    env = {k: v for k, v in os.environ.items() if k != "DL_LABS_RUN_VERSION"}
     log = out / f"{name}.log"
     print(f"[compare] {name}: {shlex.join(cmd[1:])} (run files: {run_dir})", flush=True)
     start = time.perf_counter()
