@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from labcore.checkpoints import load_net_weights
 from labcore.errors import LabError
 from lab_modules.optim import build_optimizers
 from lab_modules.task import LabTask
@@ -89,19 +90,7 @@ class Classifier(LabTask):
         self.val_confmat = MulticlassConfusionMatrix(num_classes)
         self.test_confmat = MulticlassConfusionMatrix(num_classes)
         if weights_from:
-            self._load_weights(weights_from)
-
-    def _load_weights(self, path: str) -> None:
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise LabError(f"no checkpoint at {path}; pass an existing --model.init_args.weights_from") from None
-        state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if k.startswith("net.")]
-        if missing or unexpected:
-            raise LabError(f"{path} does not fit this net (missing {missing[:3]}, unexpected {unexpected[:3]}); "
-                           f"pass a checkpoint of the same net and vocabulary")
+            load_net_weights(self.net, weights_from, option="--model.init_args.weights_from")
 
     def forward(self, **inputs: Tensor) -> Tensor:
         if self._net_inputs is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from labcore.checkpoints import prefixed_weights, read_checkpoint
 from labcore.errors import LabError
 from lab_modules.nets.mnist_features import MNISTFeatureNet
 
@@ -29,9 +30,9 @@ def load_feature_net(path: str | Path | None = None) -> MNISTFeatureNet:
     p = Path(path) if path else DEFAULT_FEATURES
     if not p.exists():
         raise LabError(f"fid_classifier: no file at {p}; {HOW}")
-    state = torch.load(p, map_location="cpu", weights_only=True)
+    state = read_checkpoint(p, "--model.init_args.fid_classifier")
     if "state_dict" in state:
-        state = {k[len("net."):]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
+        state = prefixed_weights(state["state_dict"], "net.")
     try:
         return MNISTFeatureNet.from_state_dict(state)
     except (ValueError, RuntimeError) as err:

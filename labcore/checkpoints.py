@@ -35,10 +35,14 @@ def load_net_weights(module: nn.Module, path: str | Path, prefix: str = "net.", 
     state = prefixed_weights(ckpt.get("state_dict", {}), prefix)
     if not state:
         raise LabError(f"{path} holds no {prefix}* weights; pass a checkpoint of a dl-labs run to {option}")
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise LabError(f"{path} does not fit this net (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}); "
-                       f"pass a checkpoint of the same net and data to {option}")
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [k for k in state if k in own and state[k].shape != own[k].shape]
+    if missing or unexpected or reshaped:
+        raise LabError(f"{path} does not fit this net (missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                       f"other shapes {reshaped[:3]}); pass a checkpoint of the same net and data to {option}")
+    module.load_state_dict(state)
 
 
 def datamodule_state(path: str | Path, option: str = "--ckpt_path") -> dict[str, Any] | None:
