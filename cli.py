@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
+from callbacks.checkpoint import LabModelCheckpoint
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
@@ -209,12 +210,12 @@ class LabCLI(LightningCLI):
         init.data = self._data
 
     # --- trainer -----------------------------------------------------------------------------
-    def _checkpoint_callback(self, cfg: Namespace) -> ModelCheckpoint | None:
+    def _checkpoint_callback(self, cfg: Namespace) -> LabModelCheckpoint | None:
         if cfg.trainer.get("enable_checkpointing") is False:
             return None
         args = cfg.checkpoint.as_dict()
         monitor, mode = resolve_monitor(self.model, args["monitor"], args["mode"], "checkpoint")
-        return ModelCheckpoint(**{**args, "monitor": monitor, "mode": mode})
+        return LabModelCheckpoint(**{**args, "monitor": monitor, "mode": mode})
 
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self._cfg()

@@ -106,3 +106,15 @@ def test_without_a_logger_the_run_still_writes_only_into_its_own_directory(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nolog"]
     assert (run / "summary.json").exists() and (run / "checkpoints" / "last.ckpt").exists()
     assert json.loads((run / "summary.json").read_text())["test"]
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_the_best_was_earlier(tmp_path):
+    # Monitoring `step` with mode min makes epoch 0 the best for good: Lightning alone would then never
+    # rewrite last.ckpt, and a resume from it would repeat epochs 1 and 2.
+    import torch
+
+    run = cli("fit", "--config", MNIST, *TINY, "--trainer.max_epochs", "3", "--checkpoint.monitor", "step",
+              "--checkpoint.mode", "min", "--trainer.callbacks", "[]", runs_dir=tmp_path, lab="last")
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 6)
+    assert [p.name for p in (run / "checkpoints").glob("best-*.ckpt")] == ["best-epoch000-step2.ckpt"]
