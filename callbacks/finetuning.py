@@ -17,6 +17,7 @@ from torch.optim import Optimizer
 
 from callbacks.layers import class_probabilities, named_layer
 from labcore.errors import LabError
+from lab_modules.nets.transfer import TransferResNet18
 
 
 class PhasedFinetuning(BaseFinetuning):
@@ -54,8 +55,8 @@ class PhasedFinetuning(BaseFinetuning):
 
     # --- freezing ----------------------------------------------------------------------------
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        net = getattr(pl_module, "net", None)
-        if stage == "fit" and self.freeze_backbone and hasattr(net, "weights_source") and net.weights_source is None:
+        net = getattr(pl_module, "net", None)  # the Classifier's injected net
+        if stage == "fit" and self.freeze_backbone and isinstance(net, TransferResNet18) and net.weights_source is None:
             raise LabError("PhasedFinetuning freeze=true on a net with random weights (weights: null): freezing a "
                            "random backbone is not transfer learning; pass pretrained weights "
                            "(--model.init_args.net.init_args.weights) or, for the from-scratch baseline, "

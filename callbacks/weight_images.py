@@ -9,6 +9,7 @@ from torch import nn
 
 from callbacks.figures import image_grid, log_figure
 from callbacks.layers import minmax, named_layer
+from datamodules.base import LabDataModule
 from labcore.errors import LabError
 
 
@@ -29,7 +30,9 @@ class WeightImages(Callback):
         if not isinstance(module, nn.Linear):
             raise LabError(f"WeightImages: {self.layer} is a {type(module).__name__}, not nn.Linear; "
                            f"use ConvFilters for conv layers")
-        shape = list(self.image_shape or getattr(trainer.datamodule, "input_shape", []))
+        dm = trainer.datamodule
+        data_shape = dm.model_info().get("input_shape", []) if isinstance(dm, LabDataModule) else []
+        shape = list(self.image_shape or data_shape)
         if math.prod(shape) != module.in_features:
             raise LabError(f"WeightImages: {self.layer} takes {module.in_features} inputs, not an image of "
                            f"shape {shape}; pass image_shape")
