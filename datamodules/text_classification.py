@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
+from labcore import log
 from labcore.errors import DataSourceError, LabError
 from datamodules.image_classification import seeded_split
 from datamodules.sources import Source, default_data_dir, resolve_source
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler, EncodedTextDataset
+from datamodules.text_checkpoint import TOKENIZER_OPTIONS, checkpoint_state, reconcile
+from datamodules.text_dedup import drop_duplicates, overlap
 from datamodules.text_readers import (SENTIMENT, TREC_COARSE, Splits, guess_format, normalise_sentiment, read_embedded,
                                       read_hub, read_rt_polarity_dir, read_table_path, read_trec_dir)
 from datamodules.text_tokenizer import TextEncoder, build_vocab, load_pretrained, stop_word_list
@@ -28,8 +31,7 @@ HOW_TO_GET = {
     "trec": "pass --data.init_args.path DIR holding train_5500.label and TREC_10.label",
     "imdb": "pass --data.init_args.path FILE.csv (--data.init_args.text_column review --data.init_args.label_column sentiment)",
 }
-_READ_CACHE: dict[tuple, tuple[Splits, str | None]] = {}
-_TOKENIZER_CACHE: dict[str, tuple] = {}
+__all__ = ["TextClassificationDataModule", "checkpoint_state"]
 
 
 class TextClassificationDataModule(L.LightningDataModule):
@@ -61,10 +63,21 @@ class TextClassificationDataModule(L.LightningDataModule):
         bucketing: batch texts of similar length (less padding).
         val_fraction / test_fraction / split_seed: the seeded split where the source has no
             val / test split. ``max_train_samples`` / ``max_eval_samples``: seeded subsets.
+            Duplicate texts in the training data are dropped before the split (first occurrence
+            and its label kept, a warning with the count), so no text sits in both train and val;
+            an official test set is kept whole and the notice counts its texts also in training.
+            The order of training batches follows the training seed (``seed_everything``), not
+            ``split_seed``: another training seed reshuffles, the split stays.
         from_checkpoint: take tokenizer and class names from this Lightning checkpoint (the
             CLI fills it from ``--ckpt_path``; for fine-tuning on another data set pass it).
+            Tokenizer options left at their defaults are taken from the checkpoint; one set to
+            another value that contradicts the checkpoint is an error (a value that differs
+            from the default counts as set: the datamodule cannot see what was typed).
         predict_texts / predict_file: what ``predict`` classifies (default: the test split).
     """
+
+    # model_info() keys only some nets take (the CLI warns about other offered keys no argument takes)
+    optional_model_info = frozenset({"pad_index", "tokenizer", "class_names"})
 
     def __init__(
         self,
@@ -111,7 +124,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         self.encoder: TextEncoder | None = None
         self._encoded: dict[str, EncodedTextDataset] = {}
         self._hub: Splits | None = None
-        self._samplers: dict[str, BucketBatchSampler] = {}
+        self.test_overlap: int | None = None  # test texts that also occur in the training data
 
     # --- reading ---------------------------------------------------------------------------
     @property
@@ -141,7 +154,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         if source == "embedded" and hp.dataset not in ("rt_polarity", "trec", "imdb"):
             raise DataSourceError(f"{self.name}: not found and no embedded copy; {how}")
         self.resolved_source = source
-        rank_zero_info(f"[dl-labs] {self.name}: source resolved to {source}" + (f" ({location})" if location else ""))
+        log.info(f"{self.name}: source resolved to {source}" + (f" ({location})" if location else ""))
         if source == "embedded":
             return read_embedded(hp.dataset, fine)
         if source == "download":
@@ -157,12 +170,7 @@ class TextClassificationDataModule(L.LightningDataModule):
     def _load_splits(self) -> dict[str, tuple[list[str], np.ndarray]]:
         if self._splits is not None:
             return self._splits
-        hp = self.hp
-        key = (hp.dataset, hp.source, hp.path, hp.format, hp.text_column, hp.label_column, hp.trec_labels, hp.toy_size,
-               str(self.data_dir))
-        if key not in _READ_CACHE:  # the CLI reads once for model_info(), Lightning again in setup()
-            _READ_CACHE[key] = (self._read(), self.resolved_source)
-        raw, self.resolved_source = _READ_CACHE[key]
+        raw = self._read()
         pool = raw.get("train") or raw.get("all")
         if pool is None:
             raise DataSourceError(f"{self.name}: no training texts found; pass a file or a folder with train data")
@@ -176,8 +184,23 @@ class TextClassificationDataModule(L.LightningDataModule):
                 raise DataSourceError(f"{self.name}: labels {unknown[:5]} in the {split} data are not in class_names "
                                       f"{names[:8]}; pass --data.init_args.class_names with every class")
             ids[split] = (list(texts), np.array([index[y] for y in labels], dtype=np.int64))
+        pool_name = "train" if "train" in ids else "all"
+        if self.hp.dataset != "toy":  # generated pairs repeat by design (drawn i.i.d.); real data must not leak
+            ids[pool_name] = self._drop_duplicates(pool_name, *ids[pool_name])
+        if "test" in ids:
+            self.test_overlap = overlap(ids["test"][0], ids[pool_name][0])
         self._splits = self._split(ids)
+        if "test" not in ids:
+            self.test_overlap = 0  # carved from the de-duplicated pool
         return self._splits
+
+    def _drop_duplicates(self, split: str, texts: list[str], labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+        texts, labels, dropped, conflicting = drop_duplicates(texts, labels)
+        if dropped:
+            log.warn(f"{self.name}: {dropped} duplicate texts in the {split} data dropped before splitting (first "
+                     f"occurrence kept" + (f"; {conflicting} texts had differing labels, the first occurrence's label "
+                                           f"kept" if conflicting else "") + ")")
+        return texts, labels
 
     def _default_class_names(self, labels: list[str]) -> list[str]:
         if self.hp.dataset in SENTIMENT_SETS or self.hp.dataset == "toy":
@@ -207,13 +230,8 @@ class TextClassificationDataModule(L.LightningDataModule):
     def _build_encoder(self) -> TextEncoder:
         hp = self.hp
         if hp.tokenizer == "pretrained":
-            name = hp.pretrained_tokenizer or ""
-            if name not in _TOKENIZER_CACHE:
-                _TOKENIZER_CACHE[name] = load_pretrained(hp.pretrained_tokenizer)
-            tok, pad, resolved = _TOKENIZER_CACHE[name]
-            from tokenizers import Tokenizer
-
-            return TextEncoder("pretrained", Tokenizer.from_str(tok.to_str()), pad, hp.max_length, name=resolved)
+            tok, pad, resolved = load_pretrained(hp.pretrained_tokenizer)
+            return TextEncoder("pretrained", tok, pad, hp.max_length, name=resolved)
         train_texts = self._load_splits()["train"][0]
         tok = build_vocab(train_texts, hp.min_freq, hp.max_vocab_size, hp.lowercase, hp.strip_html)
         return TextEncoder("vocab", tok, 0, hp.max_length, stop_word_list(hp.stop_words))
@@ -240,7 +258,7 @@ class TextClassificationDataModule(L.LightningDataModule):
     def model_info(self) -> dict[str, Any]:
         enc = self._ensure_encoder()
         return {"num_classes": self.num_classes, "class_names": self.class_names,
-                "vocab_size": enc.vocab_size, "pad_index": enc.pad_index}
+                "vocab_size": enc.vocab_size, "pad_index": enc.pad_index, "tokenizer": enc.kind}
 
     # --- Lightning hooks ---------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -254,9 +272,10 @@ class TextClassificationDataModule(L.LightningDataModule):
             self._ensure_encoder()
         if stage in ("fit", None):
             s = self._splits
-            rank_zero_info(f"[dl-labs] {self.name}: train {len(s['train'][1])}, val {len(s['val'][1])}, "
-                           f"test {len(s['test'][1])}, {self.num_classes} classes, vocab {self.encoder.vocab_size} "
-                           f"({self.encoder.kind}), source {self.resolved_source}")
+            log.info(f"{self.name}: train {len(s['train'][1])}, val {len(s['val'][1])}, test {len(s['test'][1])}, "
+                     f"{self.num_classes} classes, vocab {self.encoder.vocab_size} ({self.encoder.kind}), "
+                     f"source {self.resolved_source}, {self.test_overlap} test texts also in the training data"
+                     + (" (kept: the test set stays whole)" if self.test_overlap else ""))
 
     def _predict_texts(self) -> list[str] | None:
         if self.hp.predict_texts:
@@ -299,8 +318,11 @@ class TextClassificationDataModule(L.LightningDataModule):
         if split == "predict":  # input order kept; a plain sampler (Lightning re-creates predict samplers)
             return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, collate_fn=dict_collate,
                               num_workers=self.hp.num_workers)
+        # The training order follows the training seed: torch's initial seed is what seed_everything set (on
+        # every rank, and again on a resumed run), and unlike a draw from the RNG it does not depend on how
+        # many random numbers were used before the loader was built. The epoch is mixed in by the sampler.
         sampler = BucketBatchSampler(ds.lengths, self.hp.batch_size if train else self.eval_batch_size, shuffle=train,
-                                     bucket=self.hp.bucketing and split != "predict", seed=self.hp.split_seed)
+                                     bucket=self.hp.bucketing, seed=torch.initial_seed() if train else 0)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=dict_collate, num_workers=self.hp.num_workers,
                           persistent_workers=self.hp.num_workers > 0)
 
@@ -323,9 +345,12 @@ class TextClassificationDataModule(L.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         enc = self._ensure_encoder()
         return {"class_names": self.class_names, "encoder": enc.state(), "dataset": self.hp.dataset,
-                "resolved_source": self.resolved_source}
+                "resolved_source": self.resolved_source,
+                "tokenizer_options": {k: self.hp[k] for k in TOKENIZER_OPTIONS}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
+        reconcile(self.hp, defaults, state, self.hp.from_checkpoint or "the checkpoint")
         names = list(state["class_names"])
         if self._splits is not None and self._class_names != names:
             raise LabError(f"the checkpoint's classes {names[:8]} differ from the data's {self._class_names[:8]}; "
@@ -333,18 +358,6 @@ class TextClassificationDataModule(L.LightningDataModule):
         self._class_names = names
         self.encoder = TextEncoder.from_state(state["encoder"])
         self._encoded = {}  # encode again with the restored tokenizer
-
-
-def checkpoint_state(path: str) -> dict[str, Any]:
-    """The ``TextClassificationDataModule`` state inside a Lightning checkpoint (weights_only load)."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise LabError(f"no checkpoint at {p}; pass an existing --data.init_args.from_checkpoint / --ckpt_path")
-    ckpt = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
-    state = ckpt.get(TextClassificationDataModule.__qualname__)
-    if not state or "encoder" not in state:
-        raise LabError(f"{p} holds no text datamodule state (tokenizer, class names); pass a checkpoint of a text lab")
-    return state
 
 
 def _take(split: tuple[list[str], np.ndarray], idx: torch.Tensor) -> tuple[list[str], np.ndarray]:
