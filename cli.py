@@ -118,7 +118,7 @@ class LabCLI(LightningCLI):
         explicitly that contradicts the data is an error, not silently replaced."""
         ckpt = cfg.get("ckpt_path")
         if ckpt and Path(str(ckpt)).is_file() and cfg.data.get("init_args") is not None \
-                and "from_checkpoint" in inspect.signature(_import(cfg.data.class_path)).parameters \
+                and _accepts(_import(cfg.data.class_path), "from_checkpoint") \
                 and not cfg.data.init_args.get("from_checkpoint"):
             # Data that can restore itself (tokenizer, class names) from the checkpoint does so,
             # so `test` / `predict --ckpt_path` need no training data to build the model.
@@ -202,6 +202,20 @@ class LabCLI(LightningCLI):
 def _has_progress_bar(cfg: Namespace) -> bool:
     callbacks = cfg.trainer.get("callbacks") or []
     return any("ProgressBar" in str(getattr(c, "class_path", type(c).__name__)) for c in callbacks)
+
+
+def _accepts(cls: type, name: str) -> bool:
+    """Whether ``cls(...)`` takes the keyword ``name``, following ``**kwargs`` up to the parent
+    classes as jsonargparse does (e.g. ImageFolderDataModule's ``*args, **kwargs``)."""
+    for klass in inspect.getmro(cls):
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters
+        if name in params:
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def _is_module(class_path: str) -> bool:

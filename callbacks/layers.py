@@ -34,11 +34,9 @@ def fixed_batch(ds, n: int, seed: int) -> dict[str, torch.Tensor]:
 
 
 def normalization(trainer: Trainer) -> tuple:
-    """The datamodule's (mean, std) when its images are normalised, else (None, None)."""
+    """The datamodule's ``display_normalization()``: (mean, std) when its images are normalised, else (None, None)."""
     dm = trainer.datamodule
-    if dm is None or not getattr(dm, "normalize", True):
-        return None, None
-    return getattr(dm, "mean", None), getattr(dm, "std", None)
+    return dm.display_normalization() if dm is not None and hasattr(dm, "display_normalization") else (None, None)
 
 
 def minmax(x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.figures import image_grid, log_figure, to_display
+from callbacks.layers import normalization
 
 
 class SampleGrid(Callback):
@@ -24,8 +25,7 @@ class SampleGrid(Callback):
 
     @staticmethod
     def _norm(trainer: Trainer):
-        dm = trainer.datamodule
-        return (getattr(dm, "mean", None), getattr(dm, "std", None)) if getattr(dm, "normalize", True) else (None, None)
+        return normalization(trainer)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # After the first epoch rather than at fit start: a data figure need not delay training.

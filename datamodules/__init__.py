@@ -9,6 +9,7 @@ _EXPORTS = {
     "CIFAR10DataModule": "datamodules.cifar10",
     "EqualChunks": "datamodules.samplers",
     "ImageFolderDataModule": "datamodules.image_folder",
+    "LabDataModule": "datamodules.base",
     "MNISTDataModule": "datamodules.mnist",
     "NoisyMNISTDataModule": "datamodules.noisy_mnist",
     "SegmentationFolderDataModule": "datamodules.segmentation",

@@ -2,34 +2,51 @@
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
+from typing import Literal
 
-from labcore.errors import DataSourceError
+from labcore.errors import DataSourceError, LabError
+from datamodules.base import EMBEDDED_DIR
 from datamodules.image_classification import ImageClassificationDataModule
 from datamodules.readers import IMAGE_SUFFIXES, read_image_tree
-from datamodules.sources import EMBEDDED_DIR
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ImageFolderDataModule(ImageClassificationDataModule):
     """torchvision-ImageFolder-style data, loaded into memory and resized to ``image_size``.
 
     Class names are the folder names, sorted, unless ``classes`` picks (and orders) some.
+    Split folders ``train/``, ``val/`` (or ``valid/``, ``validation/``, ``dev/``) and ``test/``
+    are used where present; missing ones are carved from the training images.
     The embedded source is the CIFAR-10 sample in the same layout, so e.g.
     ``classes: [cat, dog]`` gives a small real two-class task offline.
+
+    Args:
+        image_size: side the images are resized to on load.
+        grayscale: read one channel instead of RGB.
+        stats: ``fit`` (channel mean/std of the training split, saved with the checkpoint) or
+            ``imagenet`` (ImageNet's constants, for nets with ImageNet weights).
+        Others: as ``ImageClassificationDataModule``.
     """
 
     name = "image_folder"
     how_to_get = "pass --data.init_args.path DIR laid out as DIR/<class>/<image> (optionally under train/ val/ test/)"
-    mean = (0.485, 0.456, 0.406)
-    std = (0.229, 0.224, 0.225)
 
-    def __init__(self, *args, image_size: int = 32, grayscale: bool = False, **kwargs) -> None:
+    def __init__(self, *args, image_size: int = 32, grayscale: bool = False,
+                 stats: Literal["fit", "imagenet"] = "fit", **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if stats not in ("fit", "imagenet"):
+            raise LabError(f"image_folder: unknown stats {stats!r}; pass --data.init_args.stats fit or imagenet")
+        if stats == "imagenet" and grayscale:
+            raise LabError("image_folder: stats=imagenet needs RGB images; pass --data.init_args.grayscale false or stats fit")
         self.image_size = image_size
         self.grayscale = grayscale
+        if stats == "imagenet":
+            self.published_mean, self.published_std = IMAGENET_MEAN, IMAGENET_STD
         self._found_classes: list[str] | None = None
-        if grayscale:
-            self.mean, self.std = (0.5,), (0.25,)
 
     @property
     def default_input_shape(self) -> list[int]:
@@ -39,10 +56,7 @@ class ImageFolderDataModule(ImageClassificationDataModule):
         source, location = self.resolve()
         return EMBEDDED_DIR / "cifar10_sample.tar.gz" if source == "embedded" else location
 
-    @property
-    def class_names(self) -> list[str]:
-        if self.classes:
-            return list(self.classes)
+    def known_class_names(self) -> list[str]:
         if self._found_classes is None:  # scanned once: a gzipped tar is decompressed for every listing
             self._found_classes = self._scan_classes()
         return list(self._found_classes)
@@ -51,11 +65,11 @@ class ImageFolderDataModule(ImageClassificationDataModule):
         root = self._root()
         if root.is_dir():
             found = {p.parent.name for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
-        else:
-            import tarfile
-
+        elif tarfile.is_tarfile(root):
             with tarfile.open(root) as tar:
                 found = {Path(n).parent.name for n in tar.getnames() if Path(n).suffix.lower() in IMAGE_SUFFIXES}
+        else:
+            raise DataSourceError(f"image_folder: {root} is neither a folder nor a tar archive; {self.how_to_get}")
         if not found:
             raise DataSourceError(f"image_folder: no images under {root}; {self.how_to_get}")
         return sorted(found)

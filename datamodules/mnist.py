@@ -7,7 +7,7 @@ from pathlib import Path
 from labcore.errors import DataSourceError
 from datamodules.image_classification import ImageClassificationDataModule
 from datamodules.readers import find_file, read_idx
-from datamodules.sources import EMBEDDED_DIR
+from datamodules.base import EMBEDDED_DIR
 
 _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -23,8 +23,8 @@ class MNISTDataModule(ImageClassificationDataModule):
     name = "mnist"
     host = "ossci-datasets.s3.amazonaws.com"
     how_to_get = "pass --data.init_args.path DIR with the four MNIST IDX files (e.g. ../shared/data/mnist)"
-    mean = (0.1307,)
-    std = (0.3081,)
+    published_mean = (0.1307,)
+    published_std = (0.3081,)
     default_class_names = [str(d) for d in range(10)]
 
     @property

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from labcore import log
 from labcore.errors import DataSourceError
+from datamodules.splits import canonical_split
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -68,8 +70,9 @@ def _stack(images: list[np.ndarray], where: str) -> torch.Tensor:
 def read_image_tree(root: Path, mode: str = "RGB", size: int | None = None) -> dict[str, dict]:
     """Read ``[split/]class/image`` trees from a folder or a (gzipped) tar of one.
 
-    Returns ``{split: {"images": uint8 NCHW, "labels": names list}}``; a tree without split
-    folders is returned as split ``"all"``.
+    Returns ``{split: {"images": uint8 NCHW, "labels": names list}}`` with split ``"train"``,
+    ``"val"`` (folders ``val``, ``valid``, ``validation`` or ``dev``) or ``"test"``; a tree without
+    split folders is returned as split ``"all"``.
     """
     entries: list[tuple[tuple[str, ...], bytes]] = []
     if root.is_file() and tarfile.is_tarfile(root):
@@ -86,14 +89,17 @@ def read_image_tree(root: Path, mode: str = "RGB", size: int | None = None) -> d
     if not entries:
         raise DataSourceError(f"no images under {root}; expected class folders such as {root}/cat/001.jpg")
     depth = min(len(parts) for parts, _ in entries)
-    splits_named = {p[-3] for p, _ in entries if len(p) >= 3} & {"train", "val", "valid", "test"}
+    splits_named = depth >= 3 and any(canonical_split(p[-3]) for p, _ in entries)
     grouped: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    skipped = 0
     for parts, data in sorted(entries, key=lambda e: e[0]):
-        if depth >= 3 and splits_named:
-            split = "val" if parts[-3] == "valid" else parts[-3]
-        else:
-            split = "all"
+        split = canonical_split(parts[-3]) if splits_named else "all"
+        if split is None:  # e.g. a stray extra/ folder beside train/ and test/
+            skipped += 1
+            continue
         grouped[split].append((parts[-2], data))
+    if skipped:
+        log.warn(f"{root}: skipped {skipped} images outside the train/ val/ test/ folders (dev/ validation/ valid/ = val)")
     out = {}
     for split, items in grouped.items():
         images = []
@@ -104,6 +110,29 @@ def read_image_tree(root: Path, mode: str = "RGB", size: int | None = None) -> d
             images.append(arr)
         out[split] = {"images": _stack(images, str(root)), "labels": [c for c, _ in items]}
     return out
+
+
+def read_image_files(path: Path, mode: str, size: tuple[int, int]) -> tuple[torch.Tensor, list[str]]:
+    """One image file, or every image below a folder (sorted by relative path), resized to
+    ``size = (height, width)``: ``(uint8 N x C x H x W, names)``. What ``predict`` classifies."""
+    if path.is_file():
+        files, names = [path], [path.name]
+    elif path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        names = [str(f.relative_to(path)) for f in files]
+    else:
+        raise DataSourceError(f"no image or folder at {path}; pass an existing --data.init_args.predict_path")
+    if not files:
+        raise DataSourceError(f"no images under {path}; pass --data.init_args.predict_path with image files "
+                              f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+    images = []
+    for f in files:
+        with Image.open(f) as im:
+            im = im.convert(mode)
+            if im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.BILINEAR)
+            images.append(np.asarray(im))
+    return _stack(images, str(path)), names
 
 
 def read_cifar_pickles(folder: Path) -> dict[str, dict]:

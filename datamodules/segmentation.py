@@ -5,28 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lightning as L
+import re
+
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from labcore import log
 from labcore.errors import DataSourceError
-from datamodules.image_classification import seeded_split
+from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
 from datamodules.readers import IMAGE_SUFFIXES
-from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
-from datamodules.split_loaders import SplitLoaders
-from datamodules.tensor_dataset import dict_collate
 
 FOLDER_PAIRS = [("image", "label"), ("images", "masks"), ("images", "labels"), ("image", "mask")]
 
 
+def natural_key(stem: str) -> list:
+    """Sort key that orders numbers by value: ``slice2`` before ``slice10``."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", stem) if t]
+
+
 def find_pairs(root: Path) -> list[tuple[Path, Path]]:
-    """``(image, mask)`` files matched by stem from the first folder pair found under ``root``."""
+    """``(image, mask)`` files matched by stem from the first folder pair found under ``root``, in the
+    files' natural order (numbers by value: ``2.png`` before ``10.png``)."""
     for img_dir, mask_dir in FOLDER_PAIRS:
         if (root / img_dir).is_dir() and (root / mask_dir).is_dir():
             masks = {f.stem: f for f in (root / mask_dir).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES}
@@ -34,7 +38,7 @@ def find_pairs(root: Path) -> list[tuple[Path, Path]]:
             pairs = [(f, masks[f.stem]) for f in images if f.stem in masks]
             if not pairs:
                 raise DataSourceError(f"segmentation: no image in {root / img_dir} has a mask of the same name in {root / mask_dir}")
-            return sorted(pairs, key=lambda p: (len(p[0].stem), p[0].stem))
+            return sorted(pairs, key=lambda p: natural_key(p[0].stem))
     raise DataSourceError(f"segmentation: no image/ and label/ (or images/ and masks/) folders under {root}; "
                           "pass --data.init_args.path DIR holding them")
 
@@ -107,58 +111,70 @@ class SegmentationDataset(Dataset):
         return {"image": (image.float() / 255 - self.mean) / self.std, "mask": mask.float()}
 
 
-class SegmentationFolderDataModule(SplitLoaders, L.LightningDataModule):
+class SegmentationFolderDataModule(LabDataModule):
     """Binary segmentation from an images folder and a masks folder with matching file names
     (``image/`` + ``label/``, or ``images/`` + ``masks/``). ``embedded``: the 30 ISBI 2012 EM slices
     downscaled to 192 x 192 (white = cell interior = 1, black = membrane = 0);
     ``path``: e.g. ``../shared/data/isbi2012_membrane/train`` (512 x 512).
 
-    The pairs are split train/val/test with ``split_seed``; training uses joint random crops,
-    flips, 90-degree rotations and (with probability ``elastic_p``) elastic deformation;
-    validation and test see whole images, unaugmented. Images are standardised with the mean/std
-    of the training images (kept in the checkpoint).
+    The pairs are in file order (numeric stems by value) and split ``ordered`` by default: the
+    ISBI slices are consecutive serial sections, neighbours nearly alike, so a random split would
+    put a test slice's neighbours into training. Training takes the first block, validation the
+    next ``val_fraction``, test the last ``test_fraction``, each one contiguous
+    (``--data.init_args.split random`` for data whose files are unrelated). Training uses joint
+    random crops, flips, 90-degree rotations and (with probability ``elastic_p``) elastic
+    deformation; validation and test see whole images, unaugmented. Images are standardised with
+    the mean/std of the training images (the data state, kept in the checkpoint).
 
     Args:
         image_size: resize on load (None: keep the files' size).
         crop_size: side of the random training crops (None: whole images).
         mask_threshold: mask pixels above it are foreground; ``invert_masks`` swaps the classes.
+        split: ``ordered`` (default), ``random`` (seeded by ``split_seed``).
         repeats: passes over the training images per epoch.
+        from_checkpoint: take the data state from this checkpoint (cli.py fills it from ``--ckpt_path``).
     """
 
     name = "segmentation"
     how_to_get = "pass --data.init_args.path DIR with image/ and label/ (or images/ and masks/) folders"
+    default_split = "ordered"
 
     def __init__(self, source: Source = "auto", path: str | None = None, image_size: int | None = None,
                  channels: int = 1, crop_size: int | None = None, flips: bool = True, rot90: bool = True,
                  elastic_p: float = 0.0, mask_threshold: int = 127, invert_masks: bool = False,
-                 val_fraction: float = 0.15, test_fraction: float = 0.15, split_seed: int = 0,
-                 batch_size: int = 4, eval_batch_size: int = 1, repeats: int = 1, num_workers: int = 0) -> None:
-        super().__init__()
-        self.save_hyperparameters()
+                 val_fraction: float = 0.15, test_fraction: float = 0.15, split: SplitKind | None = None,
+                 split_seed: int = 0, batch_size: int = 4, eval_batch_size: int = 1, repeats: int = 1,
+                 num_workers: int = 0, from_checkpoint: str | None = None) -> None:
         if source == "download":
             raise DataSourceError(f"segmentation: no download available; {self.how_to_get}")
-        self.source, self.path, self.image_size, self.channels = source, path, image_size, channels
-        self.crop_size, self.batch_size, self.eval_batch_size = crop_size, batch_size, eval_batch_size
+        super().__init__(source=source, path=path, split=split, split_seed=split_seed, batch_size=batch_size,
+                         eval_batch_size=eval_batch_size, num_workers=num_workers, from_checkpoint=from_checkpoint)
+        self.save_hyperparameters()
+        self.image_size, self.channels, self.crop_size = image_size, channels, crop_size
         self.transform = JointTransform(crop_size, flips, rot90, elastic_p)
-        self.resolved_source: str | None = None
-        self.datasets: dict[str, SegmentationDataset] = {}
-        self.mean, self.std = 0.5, 0.25
+        self.indices: dict[str, Tensor] = {}  # positions of each split's pairs in file order
+
+    @property
+    def mean(self) -> float:
+        return float(self.data_state.get("mean", 0.5))
+
+    @property
+    def std(self) -> float:
+        return float(self.data_state.get("std", 0.25))
 
     def model_info(self) -> dict[str, Any]:
         return {"in_channels": self.channels}
 
-    def resolve(self) -> tuple[str, Path | None]:
-        if self.resolved_source is None:
-            self.resolved_source, self._location = resolve_source(
-                self.name, self.source, self.path, lambda: None, self._no_download, self.how_to_get, "")
-            rank_zero_info(f"[dl-labs] segmentation: source resolved to {self.resolved_source}")
-        return self.resolved_source, self._location
+    def display_normalization(self) -> tuple[Any, Any]:
+        return [self.mean] * self.channels, [self.std] * self.channels
 
-    def _no_download(self) -> Path:
-        raise DataSourceError(f"segmentation: no download available; {self.how_to_get}")
+    def fit_state(self, train: Tensor) -> dict[str, Any]:
+        """Mean / std of the training images (all channels together), in [0, 1]."""
+        x = train.float() / 255
+        return {"mean": float(x.mean()), "std": float(x.std().clamp_min(1e-3))}
 
     def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
+        if all(s in self.datasets for s in ("train", "val", "test")) or (stage in ("test", "predict") and "test" in self.datasets):
             return
         source, location = self.resolve()
         root = EMBEDDED_DIR / "isbi2012_membrane" if source == "embedded" else location
@@ -169,30 +185,16 @@ class SegmentationFolderDataModule(SplitLoaders, L.LightningDataModule):
         if self.crop_size and min(images.shape[-2:]) < self.crop_size:
             raise DataSourceError(f"segmentation: crop_size {self.crop_size} exceeds the images {tuple(images.shape[-2:])}; "
                                   "pass a smaller --data.init_args.crop_size")
-        test_idx, val_idx, train_idx = seeded_split(len(images), [hp.test_fraction, hp.val_fraction], hp.split_seed)
-        if len(train_idx) == 0 or len(val_idx) == 0:
+        idx = split_indices(len(images), {"test": hp.test_fraction, "val": hp.val_fraction}, self.split, self.split_seed)
+        if len(idx["train"]) == 0 or len(idx["val"]) == 0:
             raise DataSourceError(f"segmentation: {len(images)} pairs are too few for the val/test fractions; add data or lower them")
-        train = images[train_idx].float() / 255
-        self.mean, self.std = float(train.mean()), float(train.std().clamp_min(1e-3))
+        self.indices = idx
+        self.fitted_state(images[idx["train"]])
+        mean, std = self.mean, self.std
         self.datasets = {
-            "train": SegmentationDataset(images[train_idx], masks[train_idx], self.mean, self.std, self.transform, hp.repeats),
-            "val": SegmentationDataset(images[val_idx], masks[val_idx], self.mean, self.std),
-            "test": SegmentationDataset(images[test_idx], masks[test_idx], self.mean, self.std),
+            "train": SegmentationDataset(images[idx["train"]], masks[idx["train"]], mean, std, self.transform, hp.repeats),
+            "val": SegmentationDataset(images[idx["val"]], masks[idx["val"]], mean, std),
+            "test": SegmentationDataset(images[idx["test"]], masks[idx["test"]], mean, std),
         }
-        rank_zero_info(f"[dl-labs] segmentation: train {len(train_idx)} (x{hp.repeats}), val {len(val_idx)}, "
-                       f"test {len(test_idx)} images of {tuple(images.shape[1:])} ({source})")
-
-    def _loader(self, split: str) -> DataLoader:
-        self.setup()
-        return DataLoader(self.datasets[split], batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-                          shuffle=split == "train", num_workers=self.hparams.num_workers, collate_fn=dict_collate,
-                          persistent_workers=self.hparams.num_workers > 0)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "resolved_source": self.resolved_source}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """The training images' mean/std from the checkpoint (Lightning restores it after setup)."""
-        self.mean, self.std = state.get("mean", self.mean), state.get("std", self.std)
-        for ds in self.datasets.values():
-            ds.mean, ds.std = self.mean, self.std
+        log.info(f"segmentation: train {len(idx['train'])} (x{hp.repeats}), val {len(idx['val'])}, "
+                 f"test {len(idx['test'])} images of {tuple(images.shape[1:])} ({source}, {self.split} split)")

@@ -17,7 +17,7 @@ def dict_collate(batch):
 
 
 class ImageTensorDataset(Dataset):
-    """uint8 ``N x C x H x W`` images and labels held in memory.
+    """uint8 ``N x C x H x W`` images and labels (None: unlabelled, e.g. predict inputs) held in memory.
 
     Without a per-sample transform the normalised float images are computed once, and a batch
     is one fancy-index (``__getitems__``), which is what keeps the data path as cheap as a
@@ -28,12 +28,12 @@ class ImageTensorDataset(Dataset):
     def __init__(
         self,
         images: Tensor,
-        labels: Tensor,
+        labels: Tensor | None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         transform: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
-        self.labels = labels.long()
+        self.labels = labels.long() if labels is not None else None
         self.transform = transform
         c = images.shape[1]
         self.mean = torch.tensor(mean if mean is not None else [0.0] * c).view(1, c, 1, 1)
@@ -47,7 +47,7 @@ class ImageTensorDataset(Dataset):
         return (x.float().div_(255.0) - self.mean) / self.std
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
 
     def __getitems__(self, indices: Sequence[int]) -> dict[str, Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
@@ -55,6 +55,8 @@ class ImageTensorDataset(Dataset):
             images = self.images[idx]
         else:
             images = self._normalise(torch.stack([self.transform(self.images[i]) for i in idx.tolist()]))
+        if self.labels is None:
+            return {"image": images}
         return {"image": images, "label": self.labels[idx]}
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
