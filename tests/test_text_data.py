@@ -249,3 +249,54 @@ def test_trec_duplicates_never_straddle_train_and_val_and_the_test_overlap_is_re
     assert dm.test_overlap == len(set(test) & (set(train) | set(val))) == 10
     notice = [r.getMessage() for r in caplog.records if "test 500" in r.getMessage()]
     assert len(notice) == 1 and "10 test texts also in the training data" in notice[0], notice
+
+
+# --- on the LabDataModule base --------------------------------------------------------------------------------
+def test_text_state_is_lab_data_and_older_checkpoints_still_load(tmp_path, recwarn):
+    import torch
+
+    from datamodules.base import LabDataModule
+    from datamodules.text_classification import checkpoint_state
+    from labcore.checkpoints import datamodule_state
+
+    dm = TextClassificationDataModule(dataset="toy", toy_size=200, max_length=12)
+    assert isinstance(dm, LabDataModule)
+    ckpt = _save_checkpoint(dm, tmp_path / "new.ckpt")
+    state = datamodule_state(ckpt)
+    assert state["lab_data"] == 1 and state["encoder"] == dm.encoder.state() and state["class_names"] == dm.class_names
+    assert checkpoint_state(ckpt) == state
+    legacy = {k: v for k, v in state.items() if k not in ("lab_data", "tokenizer_options")}  # before the base
+    torch.save({"TextClassificationDataModule": legacy}, tmp_path / "old.ckpt")
+    texts = ["the movie was not good", "zzz"]
+    for path in (ckpt, str(tmp_path / "old.ckpt")):
+        back = TextClassificationDataModule(dataset="toy", from_checkpoint=path)
+        assert back.has_state and back.model_info() == dm.model_info() and back.hp.max_length == 12
+        assert [a.tolist() for a in back.encoder.encode(texts)] == [a.tolist() for a in dm.encoder.encode(texts)]
+        assert back.state_dict()["lab_data"] == 1  # saved again in the new format
+    assert not [w for w in recwarn if "no dl-labs data state" in str(w.message)]
+
+
+def test_dev_file_is_the_validation_split_and_an_unlabelled_test_file_is_left_out(tmp_path):
+    rows = [(f"text number {i}", "pos" if i % 2 else "neg") for i in range(40)]
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[:30]))
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[30:]))
+    (tmp_path / "test.tsv").write_text("index\tsentence\n" + "".join(f"{i}\tunlabelled {i}\n" for i in range(5)))
+    dm = TextClassificationDataModule(dataset="custom", path=str(tmp_path), text_column="sentence", test_fraction=0.2)
+    with pytest.warns(UserWarning, match="unlabelled test set"):
+        dm.setup("fit")
+    assert dm.texts("val") == [t for t, _ in rows[30:]]
+    assert len(dm.texts("test")) == 6 and len(dm.texts("train")) == 24  # test carved from train
+    (tmp_path / "validation.tsv").write_text((tmp_path / "dev.tsv").read_text())
+    with pytest.raises(DataSourceError, match="keep one of them"):
+        TextClassificationDataModule(dataset="custom", path=str(tmp_path), text_column="sentence").setup("fit")
+
+
+def test_stratified_split_keeps_trec_class_shares():
+    dm = TextClassificationDataModule(dataset="trec", source="embedded", split="stratified")
+    dm.setup("fit")
+    train, val = dm._splits["train"][1], dm._splits["val"][1]
+    share = np.bincount(train, minlength=6) / len(train)
+    assert np.abs(np.bincount(val, minlength=6) / len(val) - share).max() < 0.01
+    plain = TextClassificationDataModule(dataset="trec", source="embedded")
+    plain.setup("fit")
+    assert plain.texts("val") != dm.texts("val")
