@@ -47,8 +47,9 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     Training (``shuffle``): shuffle, cut into pools of ``pool_batches`` batches, sort each pool
     by length, batch it, then shuffle the batches (a new order every epoch, seeded). Evaluation:
-    sorted by length. ``bucket=False`` gives plain (shuffled or ordered) batches, e.g. for
-    ``predict``, where the output order must be the input order.
+    sorted by length. ``seed`` and ``epoch`` (set it when resuming) fix the order. ``bucket=False``
+    gives plain (shuffled or ordered) batches, e.g. for ``predict``, where the output order must be
+    the input order.
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, bucket: bool = True,
@@ -68,7 +69,7 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         n = len(self.lengths)
-        rng = np.random.default_rng(self.seed + self.epoch)
+        rng = np.random.default_rng([self.seed, self.epoch])  # (seed, epoch) pairs never collide, unlike seed + epoch
         self.epoch += 1
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         if self.bucket:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
+from labcore import log
 from labcore.errors import DataSourceError, LabError
-from datamodules.image_classification import seeded_split
-from datamodules.sources import Source, default_data_dir, resolve_source
+from datamodules.base import LabDataModule, Source, SplitKind, seeded_split, split_indices
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler, EncodedTextDataset
+from datamodules.text_checkpoint import TOKENIZER_OPTIONS, checkpoint_state, reconcile
+from datamodules.text_dedup import drop_duplicates, overlap
 from datamodules.text_readers import (SENTIMENT, TREC_COARSE, Splits, guess_format, normalise_sentiment, read_embedded,
                                       read_hub, read_rt_polarity_dir, read_table_path, read_trec_dir)
 from datamodules.text_tokenizer import TextEncoder, build_vocab, load_pretrained, stop_word_list
@@ -23,22 +24,23 @@ from datamodules.toy_text import toy_pairs
 
 Dataset = Literal["rt_polarity", "trec", "imdb", "sst2", "rotten_tomatoes", "toy", "custom"]
 SENTIMENT_SETS = {"rt_polarity", "imdb", "sst2", "rotten_tomatoes"}
+EMBEDDED_SETS = {"rt_polarity", "trec", "imdb"}
 HOW_TO_GET = {
     "rt_polarity": "pass --data.init_args.path DIR holding rt-polarity.pos and rt-polarity.neg",
     "trec": "pass --data.init_args.path DIR holding train_5500.label and TREC_10.label",
     "imdb": "pass --data.init_args.path FILE.csv (--data.init_args.text_column review --data.init_args.label_column sentiment)",
 }
-_READ_CACHE: dict[tuple, tuple[Splits, str | None]] = {}
-_TOKENIZER_CACHE: dict[str, tuple] = {}
+__all__ = ["TextClassificationDataModule", "checkpoint_state"]
 
 
-class TextClassificationDataModule(L.LightningDataModule):
+class TextClassificationDataModule(LabDataModule):
     """Texts and labels -> padded, length-bucketed batches of token ids.
 
     A batch is ``{"input_ids": N x L, "attention_mask": N x L, "lengths": N, "label": N}``.
-    The tokenizer (own vocabulary or pretrained) and the class names are saved in every
-    checkpoint (``state_dict``), so ``predict --ckpt_path`` works on raw sentences on a machine
-    without the training data: ``--data.init_args.predict_texts '["great film", "dull"]'`` or
+    The data state (``LabDataModule``: saved in every checkpoint with the ``lab_data`` marker) is
+    the tokenizer (own vocabulary or pretrained, with its options) and the class names, so
+    ``predict --ckpt_path`` works on raw sentences on a machine without the training data:
+    ``--data.init_args.predict_texts '["great film", "dull"]'`` or
     ``--data.init_args.predict_file texts.txt`` (one text a line).
 
     Args:
@@ -49,7 +51,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         path: a file or folder; ``format`` says how to read it (default: guessed from the names):
             ``trec`` (``COARSE:fine question`` lines), ``rt_polarity`` (``rt-polarity.pos/.neg``,
             latin-1), ``csv`` / ``tsv`` (header line) or ``jsonl`` with ``text_column`` and
-            ``label_column``. A folder may hold ``train`` / ``val`` / ``test`` files.
+            ``label_column``. A folder may hold ``train`` / ``val`` / ``test`` files; ``dev``,
+            ``validation`` and ``valid`` are the validation split too (e.g. GLUE's ``dev.tsv``).
         trec_labels: ``coarse`` (6 classes) or ``fine`` (50, ``DESC:manner``).
         class_names: the classes in id order (default: from the data set, or sorted labels).
         tokenizer: ``vocab`` (own vocabulary, built on the training split only) or ``pretrained``.
@@ -59,12 +62,26 @@ class TextClassificationDataModule(L.LightningDataModule):
             scikit-learn's English list, or a list of words).
         max_length: longest sequence kept (tokens, special tokens included).
         bucketing: batch texts of similar length (less padding).
-        val_fraction / test_fraction / split_seed: the seeded split where the source has no
-            val / test split. ``max_train_samples`` / ``max_eval_samples``: seeded subsets.
+        val_fraction / test_fraction / split / split_seed: how val / test are carved where the
+            source has no such split (``split``: ``random`` (default), ``stratified`` or
+            ``ordered``). ``max_train_samples`` / ``max_eval_samples``: seeded subsets.
+            Duplicate texts in the training data are dropped before the split (first occurrence
+            and its label kept, a warning with the count), so no text sits in both train and val;
+            an official test set is kept whole and the notice counts its texts also in training.
+            The order of training batches follows the training seed (``seed_everything``), not
+            ``split_seed``: another training seed reshuffles, the split stays.
         from_checkpoint: take tokenizer and class names from this Lightning checkpoint (the
             CLI fills it from ``--ckpt_path``; for fine-tuning on another data set pass it).
+            Tokenizer options left at their defaults are taken from the checkpoint; one set to
+            another value that contradicts the checkpoint is an error (a value that differs
+            from the default counts as set: the datamodule cannot see what was typed).
+            Checkpoints of older versions (text state without the ``lab_data`` marker) load too.
         predict_texts / predict_file: what ``predict`` classifies (default: the test split).
     """
+
+    host = "huggingface.co"
+    # model_info() keys only some nets take (the CLI warns about other offered keys no argument takes)
+    optional_model_info = frozenset({"pad_index", "tokenizer", "class_names"})
 
     def __init__(
         self,
@@ -98,25 +115,33 @@ class TextClassificationDataModule(L.LightningDataModule):
         predict_texts: list[str] | None = None,
         predict_file: str | None = None,
         num_workers: int = 0,
+        split: SplitKind | None = None,
     ) -> None:
-        super().__init__()
+        self._dataset = dataset  # the name (text/<dataset>) is needed before the base is set up
+        # from_checkpoint is read here, not by the base: older text checkpoints lack the lab_data marker
+        super().__init__(source=source, path=path, data_dir=data_dir, split=split, split_seed=split_seed,
+                         batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers)
         # class_names is the model's hparam too (Lightning refuses differing duplicates): kept apart
         self.save_hyperparameters(ignore=["class_names"])
         self.hp = self.hparams
-        self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.resolved_source: str | None = None
+        self.from_checkpoint = from_checkpoint
         self._splits: dict[str, tuple[list[str], np.ndarray]] | None = None
         self._class_names: list[str] | None = list(class_names) if class_names else None
         self.encoder: TextEncoder | None = None
-        self._encoded: dict[str, EncodedTextDataset] = {}
         self._hub: Splits | None = None
-        self._samplers: dict[str, BucketBatchSampler] = {}
+        self.test_overlap: int | None = None  # test texts that also occur in the training data
+        if from_checkpoint:
+            self._restore(checkpoint_state(from_checkpoint))
+            log.info(f"{self.name}: tokenizer and class names restored from {from_checkpoint}")
 
-    # --- reading ---------------------------------------------------------------------------
+    # --- source ------------------------------------------------------------------------------
     @property
-    def name(self) -> str:
-        return f"text/{self.hp.dataset}"
+    def name(self) -> str:  # type: ignore[override]
+        return f"text/{self._dataset}"
+
+    @property
+    def how_to_get(self) -> str:  # type: ignore[override]
+        return HOW_TO_GET.get(self._dataset, "pass --data.init_args.path FILE")
 
     def _full_copy(self) -> Path | None:
         p = self.data_dir / self.hp.dataset
@@ -126,25 +151,35 @@ class TextClassificationDataModule(L.LightningDataModule):
         self._hub = read_hub(self.hp.dataset, self.data_dir / "hf", self.hp.trec_labels == "fine")
         return self.data_dir / "hf"
 
+    def resolve(self) -> tuple[str, Path | None]:
+        """The base's resolution, with the text sets' own cases: ``toy`` is generated, ``custom``
+        needs a ``path``, and only rt_polarity, trec and imdb have an embedded copy."""
+        hp = self.hp
+        if hp.dataset == "toy":
+            self.resolved_source = "embedded"
+            return "embedded", None
+        if self.resolved_source is None:
+            if hp.dataset == "custom" and not hp.path:
+                raise DataSourceError(f"{self.name}: pass --data.init_args.path FILE (csv, tsv, jsonl, trec or rt_polarity)")
+            if hp.dataset not in EMBEDDED_SETS and hp.source == "embedded":
+                raise DataSourceError(f"{self.name}: no embedded copy; use --data.init_args.source download or path")
+        source, location = super().resolve()
+        if source == "embedded" and hp.dataset not in EMBEDDED_SETS:
+            raise DataSourceError(f"{self.name}: not found and no embedded copy; {self.how_to_get}")
+        return source, location
+
+    # --- reading -----------------------------------------------------------------------------
     def _read(self) -> Splits:
         hp = self.hp
         fine = hp.trec_labels == "fine"
+        source, location = self.resolve()
         if hp.dataset == "toy":
-            self.resolved_source = "embedded"
             return {"all": toy_pairs(hp.toy_size, seed=0)}
-        if hp.dataset == "custom" and not hp.path:
-            raise DataSourceError("text/custom: pass --data.init_args.path FILE (csv, tsv, jsonl, trec or rt_polarity)")
-        if hp.dataset not in ("rt_polarity", "trec", "imdb") and hp.source == "embedded":
-            raise DataSourceError(f"{self.name}: no embedded copy; use --data.init_args.source download or path")
-        how = HOW_TO_GET.get(hp.dataset, "pass --data.init_args.path FILE")
-        source, location = resolve_source(self.name, hp.source, hp.path, self._full_copy, self._download, how, "huggingface.co")
-        if source == "embedded" and hp.dataset not in ("rt_polarity", "trec", "imdb"):
-            raise DataSourceError(f"{self.name}: not found and no embedded copy; {how}")
-        self.resolved_source = source
-        rank_zero_info(f"[dl-labs] {self.name}: source resolved to {source}" + (f" ({location})" if location else ""))
         if source == "embedded":
             return read_embedded(hp.dataset, fine)
         if source == "download":
+            if self._hub is None:  # resolved on another rank (prepare_data): read the hub cache here
+                self._download()
             return self._hub
         fmt = hp.format or guess_format(location)
         if fmt == "trec":
@@ -157,12 +192,7 @@ class TextClassificationDataModule(L.LightningDataModule):
     def _load_splits(self) -> dict[str, tuple[list[str], np.ndarray]]:
         if self._splits is not None:
             return self._splits
-        hp = self.hp
-        key = (hp.dataset, hp.source, hp.path, hp.format, hp.text_column, hp.label_column, hp.trec_labels, hp.toy_size,
-               str(self.data_dir))
-        if key not in _READ_CACHE:  # the CLI reads once for model_info(), Lightning again in setup()
-            _READ_CACHE[key] = (self._read(), self.resolved_source)
-        raw, self.resolved_source = _READ_CACHE[key]
+        raw = self._read()
         pool = raw.get("train") or raw.get("all")
         if pool is None:
             raise DataSourceError(f"{self.name}: no training texts found; pass a file or a folder with train data")
@@ -176,8 +206,20 @@ class TextClassificationDataModule(L.LightningDataModule):
                 raise DataSourceError(f"{self.name}: labels {unknown[:5]} in the {split} data are not in class_names "
                                       f"{names[:8]}; pass --data.init_args.class_names with every class")
             ids[split] = (list(texts), np.array([index[y] for y in labels], dtype=np.int64))
+        pool_name = "train" if "train" in ids else "all"
+        if self.hp.dataset != "toy":  # generated pairs repeat by design (drawn i.i.d.); real data must not leak
+            ids[pool_name] = self._drop_duplicates(pool_name, *ids[pool_name])
+        self.test_overlap = overlap(ids["test"][0], ids[pool_name][0]) if "test" in ids else 0
         self._splits = self._split(ids)
         return self._splits
+
+    def _drop_duplicates(self, split: str, texts: list[str], labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+        texts, labels, dropped, conflicting = drop_duplicates(texts, labels)
+        if dropped:
+            log.warn(f"{self.name}: {dropped} duplicate texts in the {split} data dropped before splitting (first "
+                     f"occurrence kept" + (f"; {conflicting} texts had differing labels, the first occurrence's label "
+                                           f"kept" if conflicting else "") + ")")
+        return texts, labels
 
     def _default_class_names(self, labels: list[str]) -> list[str]:
         if self.hp.dataset in SENTIMENT_SETS or self.hp.dataset == "toy":
@@ -189,11 +231,11 @@ class TextClassificationDataModule(L.LightningDataModule):
     def _split(self, data: dict[str, tuple[list[str], np.ndarray]]) -> dict[str, tuple[list[str], np.ndarray]]:
         hp = self.hp
         pool = data.get("train") or data["all"]
-        held = ([] if "test" in data else [hp.test_fraction]) + ([] if "val" in data else [hp.val_fraction])
-        parts = seeded_split(len(pool[1]), held, hp.split_seed)
-        train_idx = parts.pop()
-        out = {"test": data["test"] if "test" in data else _take(pool, parts.pop(0)),
-               "val": data["val"] if "val" in data else _take(pool, parts.pop(0))}
+        # test before val: the same layout (and so the same split) as before the base existed
+        held = {**({} if "test" in data else {"test": hp.test_fraction}), **({} if "val" in data else {"val": hp.val_fraction})}
+        parts = split_indices(len(pool[1]), held, self.split, hp.split_seed, labels=pool[1])
+        out = {s: data[s] if s in data else _take(pool, parts[s]) for s in ("test", "val")}
+        train_idx = parts["train"]
         if hp.max_train_samples is not None:
             train_idx = train_idx[: hp.max_train_samples]
         out["train"] = _take(pool, train_idx)
@@ -203,28 +245,44 @@ class TextClassificationDataModule(L.LightningDataModule):
                 out[s] = _take(out[s], keep)
         return out
 
-    # --- tokenizer ---------------------------------------------------------------------------
-    def _build_encoder(self) -> TextEncoder:
+    # --- tokenizer: the data state ----------------------------------------------------------
+    def _build_encoder(self, train_texts: list[str] | None) -> TextEncoder:
         hp = self.hp
         if hp.tokenizer == "pretrained":
-            name = hp.pretrained_tokenizer or ""
-            if name not in _TOKENIZER_CACHE:
-                _TOKENIZER_CACHE[name] = load_pretrained(hp.pretrained_tokenizer)
-            tok, pad, resolved = _TOKENIZER_CACHE[name]
-            from tokenizers import Tokenizer
-
-            return TextEncoder("pretrained", Tokenizer.from_str(tok.to_str()), pad, hp.max_length, name=resolved)
-        train_texts = self._load_splits()["train"][0]
+            tok, pad, resolved = load_pretrained(hp.pretrained_tokenizer)
+            return TextEncoder("pretrained", tok, pad, hp.max_length, name=resolved)
         tok = build_vocab(train_texts, hp.min_freq, hp.max_vocab_size, hp.lowercase, hp.strip_html)
         return TextEncoder("vocab", tok, 0, hp.max_length, stop_word_list(hp.stop_words))
 
+    def fit_state(self, train: list[str] | None) -> dict[str, Any]:
+        """The tokenizer (own vocabulary: fitted on the training texts ``train`` only) and the class names."""
+        self.encoder = self._build_encoder(train)
+        return {"class_names": self.class_names, "encoder": self.encoder.state(), "dataset": self.hp.dataset,
+                "tokenizer_options": {k: self.hp[k] for k in TOKENIZER_OPTIONS}}
+
     def _ensure_encoder(self) -> TextEncoder:
         if self.encoder is None:
-            if self.hp.from_checkpoint:
-                self.load_state_dict(checkpoint_state(self.hp.from_checkpoint))
-            else:
-                self.encoder = self._build_encoder()
+            # a pretrained tokenizer needs no data (its class names may, read in fit_state)
+            train = None if self.has_state or self.hp.tokenizer == "pretrained" else self._load_splits()["train"][0]
+            state = self.fitted_state(train)
+            if self.encoder is None:
+                self.encoder = TextEncoder.from_state(state["encoder"])
         return self.encoder
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Take tokenizer and class names from a checkpoint's text state (either format)."""
+        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
+        reconcile(self.hp, defaults, state, self.from_checkpoint or "the checkpoint")
+        names = list(state["class_names"])
+        if self._splits is not None and self._class_names != names:
+            raise LabError(f"the checkpoint's classes {names[:8]} differ from the data's {self._class_names[:8]}; "
+                           f"pass data with the same classes (or --data.init_args.class_names)")
+        self._class_names = names
+        same = self.has_state and self.data_state.get("encoder") == state["encoder"]
+        super().load_state_dict(state)
+        if not same or self.encoder is None:
+            self.encoder = TextEncoder.from_state(state["encoder"])
+            self.datasets = {}  # encode again with the restored tokenizer
 
     # --- what the model is told (cli.py fills arguments of these names) -----------------------
     @property
@@ -240,23 +298,20 @@ class TextClassificationDataModule(L.LightningDataModule):
     def model_info(self) -> dict[str, Any]:
         enc = self._ensure_encoder()
         return {"num_classes": self.num_classes, "class_names": self.class_names,
-                "vocab_size": enc.vocab_size, "pad_index": enc.pad_index}
+                "vocab_size": enc.vocab_size, "pad_index": enc.pad_index, "tokenizer": enc.kind}
 
     # --- Lightning hooks ---------------------------------------------------------------------
-    def prepare_data(self) -> None:
-        pass  # reading is cheap and happens in setup, so every rank has the same splits
-
     def setup(self, stage: str | None = None) -> None:
         if stage == "predict" and self._predict_texts() is not None:
             return  # raw texts only: nothing of the training data is needed
         self._load_splits()
-        if self.encoder is None:
-            self._ensure_encoder()
+        self._ensure_encoder()
         if stage in ("fit", None):
             s = self._splits
-            rank_zero_info(f"[dl-labs] {self.name}: train {len(s['train'][1])}, val {len(s['val'][1])}, "
-                           f"test {len(s['test'][1])}, {self.num_classes} classes, vocab {self.encoder.vocab_size} "
-                           f"({self.encoder.kind}), source {self.resolved_source}")
+            log.info(f"{self.name}: train {len(s['train'][1])}, val {len(s['val'][1])}, test {len(s['test'][1])}, "
+                     f"{self.num_classes} classes, vocab {self.encoder.vocab_size} ({self.encoder.kind}), "
+                     f"source {self.resolved_source}, {self.test_overlap} test texts also in the training data"
+                     + (" (kept: the test set stays whole)" if self.test_overlap else ""))
 
     def _predict_texts(self) -> list[str] | None:
         if self.hp.predict_texts:
@@ -280,29 +335,33 @@ class TextClassificationDataModule(L.LightningDataModule):
         return self._load_splits()[split][0]
 
     def dataset(self, split: str) -> EncodedTextDataset:
-        if split not in self._encoded:
+        """``datasets[split]``, encoded on first use (``predict``: the predict texts, else the test split)."""
+        if split not in self.datasets:
             enc = self._ensure_encoder()
             if split == "predict":
                 texts = self._predict_texts()
                 if texts is not None:
-                    self._encoded[split] = EncodedTextDataset(enc.encode(texts), None, enc.pad_index)
-                    return self._encoded[split]
+                    self.datasets[split] = EncodedTextDataset(enc.encode(texts), None, enc.pad_index)
+                    return self.datasets[split]
                 split_texts, labels = self._load_splits()["test"]
             else:
                 split_texts, labels = self._load_splits()[split]
-            self._encoded[split] = EncodedTextDataset(enc.encode(split_texts), labels, enc.pad_index)
-        return self._encoded[split]
+            self.datasets[split] = EncodedTextDataset(enc.encode(split_texts), labels, enc.pad_index)
+        return self.datasets[split]
 
     def _loader(self, split: str) -> DataLoader:
         ds = self.dataset(split)
         train = split == "train"
         if split == "predict":  # input order kept; a plain sampler (Lightning re-creates predict samplers)
             return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, collate_fn=dict_collate,
-                              num_workers=self.hp.num_workers)
-        sampler = BucketBatchSampler(ds.lengths, self.hp.batch_size if train else self.eval_batch_size, shuffle=train,
-                                     bucket=self.hp.bucketing and split != "predict", seed=self.hp.split_seed)
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=dict_collate, num_workers=self.hp.num_workers,
-                          persistent_workers=self.hp.num_workers > 0)
+                              num_workers=self.num_workers)
+        # The training order follows the training seed: torch's initial seed is what seed_everything set (on
+        # every rank, and again on a resumed run), and unlike a draw from the RNG it does not depend on how
+        # many random numbers were used before the loader was built. The epoch is mixed in by the sampler.
+        sampler = BucketBatchSampler(ds.lengths, self.batch_size if train else self.eval_batch_size, shuffle=train,
+                                     bucket=self.hp.bucketing, seed=torch.initial_seed() if train else 0)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=dict_collate, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         loader = self._loader("train")
@@ -310,41 +369,14 @@ class TextClassificationDataModule(L.LightningDataModule):
             loader.batch_sampler.epoch = self.trainer.current_epoch
         return loader
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict")
-
     # --- checkpoint --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        enc = self._ensure_encoder()
-        return {"class_names": self.class_names, "encoder": enc.state(), "dataset": self.hp.dataset,
-                "resolved_source": self.resolved_source}
+        """``{"lab_data": 1, "class_names", "encoder", "dataset", "tokenizer_options", "resolved_source"}``."""
+        self._ensure_encoder()
+        return super().state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        names = list(state["class_names"])
-        if self._splits is not None and self._class_names != names:
-            raise LabError(f"the checkpoint's classes {names[:8]} differ from the data's {self._class_names[:8]}; "
-                           f"pass data with the same classes (or --data.init_args.class_names)")
-        self._class_names = names
-        self.encoder = TextEncoder.from_state(state["encoder"])
-        self._encoded = {}  # encode again with the restored tokenizer
-
-
-def checkpoint_state(path: str) -> dict[str, Any]:
-    """The ``TextClassificationDataModule`` state inside a Lightning checkpoint (weights_only load)."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise LabError(f"no checkpoint at {p}; pass an existing --data.init_args.from_checkpoint / --ckpt_path")
-    ckpt = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
-    state = ckpt.get(TextClassificationDataModule.__qualname__)
-    if not state or "encoder" not in state:
-        raise LabError(f"{p} holds no text datamodule state (tokenizer, class names); pass a checkpoint of a text lab")
-    return state
+        self._restore(state)
 
 
 def _take(split: tuple[list[str], np.ndarray], idx: torch.Tensor) -> tuple[list[str], np.ndarray]:

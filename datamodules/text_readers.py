@@ -13,8 +13,10 @@ import io
 import json
 from pathlib import Path
 
+from labcore import log
 from labcore.errors import DataSourceError
 from datamodules.sources import EMBEDDED_DIR
+from datamodules.splits import canonical_split
 
 Splits = dict[str, tuple[list[str], list[str]]]
 TEXT_DIR = EMBEDDED_DIR / "text"
@@ -95,8 +97,10 @@ def read_rt_polarity_dir(root: Path) -> Splits:
 
 
 # --- CSV / TSV / JSONL ------------------------------------------------------------------------
-def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
-    """Rows of a CSV / TSV (header line) or JSONL file; ``text_column`` / ``label_column`` name the fields."""
+def read_table(path: Path, fmt: str, text_column: str, label_column: str,
+               labels_optional: bool = False) -> tuple[list[str], list[str] | None]:
+    """Rows of a CSV / TSV (header line) or JSONL file; ``text_column`` / ``label_column`` name the fields.
+    ``labels_optional``: a file without the label column gives ``None`` labels instead of an error."""
     content = _open_text(path)
     if fmt == "jsonl":
         rows = []
@@ -110,6 +114,8 @@ def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> tup
     if not rows:
         raise DataSourceError(f"{path}: no rows; pass a {fmt} file with a header and at least one row")
     columns = list(rows[0].keys())
+    if labels_optional and text_column in rows[0] and label_column not in rows[0]:
+        return [str(r[text_column]) for r in rows], None
     for col, opt in ((text_column, "text_column"), (label_column, "label_column")):
         if col not in rows[0]:
             raise DataSourceError(f"{path}: no column {col!r} (columns: {columns}); pass --data.init_args.{opt}")
@@ -117,18 +123,32 @@ def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> tup
 
 
 def read_table_path(root: Path, fmt: str, text_column: str, label_column: str) -> Splits:
-    """One file (all data, split by seed) or a folder with ``train`` / ``val`` / ``test`` files."""
+    """One file (all data, split by seed) or a folder with ``train`` / ``val`` / ``test`` files
+    (``dev``, ``validation`` and ``valid`` name the validation split too, e.g. GLUE's ``dev.tsv``).
+    A test file without labels (GLUE's) is left out, with a warning: test is then carved from train."""
     if root.is_file():
         return {"all": read_table(root, fmt, text_column, label_column)}
-    out = {}
-    for split in ("train", "val", "test"):
-        f = _first(root, [f"{split}.{fmt}", f"{split}.{fmt}.gz"])
-        if f is not None:
-            out[split] = read_table(f, fmt, text_column, label_column)
-    if not out:
-        raise DataSourceError(f"{root}: no train.{fmt} / val.{fmt} / test.{fmt}; pass a file or such a folder")
-    if "train" not in out:
+    files: dict[str, Path] = {}
+    for f in sorted(root.iterdir()):
+        stem = f.name.removesuffix(".gz")
+        split = canonical_split(stem.removesuffix(f".{fmt}")) if stem.endswith(f".{fmt}") else None
+        if split is None:
+            continue
+        if split in files:
+            raise DataSourceError(f"{root}: both {files[split].name} and {f.name} are the {split} split; keep one of them")
+        files[split] = f
+    if not files:
+        raise DataSourceError(f"{root}: no train.{fmt} / val.{fmt} (dev.{fmt}) / test.{fmt}; pass a file or such a folder")
+    if "train" not in files:
         raise DataSourceError(f"{root}: no train.{fmt}; pass a file or a folder with train.{fmt}")
+    out = {}
+    for split, f in files.items():
+        texts, labels = read_table(f, fmt, text_column, label_column, labels_optional=split == "test")
+        if labels is None:
+            log.warn(f"{f}: no {label_column!r} column (an unlabelled test set); left out, the test split is carved "
+                     f"from the training data instead")
+            continue
+        out[split] = (texts, labels)
     return out
 
 

@@ -141,3 +141,16 @@ def test_encoder_cache_matches_and_skips_the_encoder(tmp_path):
 def test_binary_net_needs_two_classes():
     with pytest.raises(ValueError):
         BertGRU(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, binary=True)
+
+
+def test_pretrained_encoder_refuses_word_level_ids():
+    from datamodules import TextClassificationDataModule
+    from labcore.errors import LabError
+
+    assert TextClassificationDataModule(dataset="toy", toy_size=50).model_info()["tokenizer"] == "vocab"
+    assert {"pad_index", "tokenizer", "class_names"} <= TextClassificationDataModule.optional_model_info
+    for make in (EncoderClassifier, BertGRU, PrefixTuningClassifier):
+        with pytest.raises(LabError, match="--data.init_args.tokenizer pretrained") as err:
+            make(vocab_size=500, num_classes=2, tokenizer="vocab")  # a vocabulary smaller than BERT's
+        assert "\n" not in str(err.value)
+        make(encoder_config=TINY_BERT, vocab_size=60, num_classes=2, tokenizer="vocab")  # random init: word ids fine

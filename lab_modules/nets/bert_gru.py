@@ -18,15 +18,17 @@ class BertGRU(nn.Module):
 
     ``binary: true`` gives ONE logit (use with ``Classifier(binary=true)``); with a random-init
     ``BertConfig()`` (``encoder_config: {}``) it has 112,241,409 parameters, 2,759,169 trainable,
-    as R1 printed for bert-base-uncased.
+    as R1 printed for bert-base-uncased. ``tokenizer`` (filled from the data): ``vocab`` is refused
+    for a pretrained encoder (word-level ids).
     """
 
     def __init__(self, encoder: str | None = None, encoder_config: dict[str, Any] | None = None,
                  vocab_size: int | None = None, num_classes: int = 2, hidden_size: int = 256, num_layers: int = 2,
                  bidirectional: bool = True, dropout: float = 0.25, binary: bool = True,
-                 cache_encoder_outputs: bool = False, cache_dir: str | None = None) -> None:
+                 cache_encoder_outputs: bool = False, cache_dir: str | None = None,
+                 tokenizer: str | None = None) -> None:
         super().__init__()
-        model = load_encoder(encoder, encoder_config, vocab_size)
+        model = load_encoder(encoder, encoder_config, vocab_size, tokenizer)
         freeze(model)
         self.encoder = CachedFrozenEncoder(model, cache_encoder_outputs, cache_dir)
         self.rnn = nn.GRU(model.config.hidden_size, hidden_size, num_layers=num_layers, batch_first=True,

@@ -1,16 +1,23 @@
 """Disk cache of a frozen encoder's outputs, so later epochs skip the frozen forward.
 
-Outputs are stored per example (the token ids' hash is the key), in memory-mapped ``.npy``
-chunks under ``<cache_dir>/<model fingerprint>/``; the fingerprint hashes the encoder's class,
-config and weights, so a different model (or a fine-tuned one) never reads stale outputs.
-Only valid for encoders that are frozen and deterministic (eval mode) — the nets using it
-enforce that.
+Outputs are stored per example under ``<cache_dir>/<model fingerprint>/<dtype>/<key[:2]>/<key>.npy``:
+the key hashes the example's token ids, the fingerprint the encoder's class, config and weights,
+so a different model (or a fine-tuned one) never reads stale outputs. Only valid for encoders
+that are frozen and deterministic (eval mode) — the nets using it enforce that.
+
+Safe for concurrent runs sharing one cache (the default directory is shared by all processes):
+an entry is written to a temporary file in its own directory and renamed into place
+(``os.replace``, atomic on POSIX), so a reader sees a whole entry or none, and two writers of one
+key write the same values (last rename wins). Nothing is appended to shared files. An entry that
+cannot be read (e.g. a disk that filled up) is computed again and replaced.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,70 +46,70 @@ def fingerprint(model: nn.Module) -> str:
 
 
 class EncoderOutputCache:
-    """``get(input_ids, attention_mask, compute)``: N x L x H outputs, computing only rows not cached."""
+    """``get(input_ids, attention_mask, compute)``: N x L x H outputs, computing only rows not cached.
 
-    def __init__(self, directory: Path, hidden: int, chunk_tokens: int = 2**18, dtype: str = "float16") -> None:
+    One ``.npy`` file per example (``length x hidden``), written atomically; see the module docstring."""
+
+    def __init__(self, directory: Path, hidden: int, dtype: str = "float16") -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.hidden, self.chunk_tokens, self.dtype = hidden, chunk_tokens, np.dtype(dtype)
-        self.index: dict[str, tuple[int, int, int]] = {}  # key -> (chunk, offset, length)
-        self.chunks: list[np.memmap] = []
-        self.used = 0  # tokens used in the last chunk
+        self.hidden, self.dtype = hidden, np.dtype(dtype)
         self.hits = self.misses = 0
-        keys = self.dir / "keys.tsv"
-        for line in keys.read_text().splitlines() if keys.exists() else []:
-            k, c, o, n = line.split("\t")
-            self.index[k] = (int(c), int(o), int(n))
-        n_chunks = 1 + max((c for c, _, _ in self.index.values()), default=-1)
-        for c in range(n_chunks):
-            self.chunks.append(np.load(self._chunk_path(c), mmap_mode="r+"))
-        if self.index:
-            last = max(c for c, _, _ in self.index.values())
-            self.used = max(o + n for c, o, n in self.index.values() if c == last)
-        self._keys_file = open(keys, "a")
-
-    def _chunk_path(self, c: int) -> Path:
-        return self.dir / f"chunk{c:04d}.npy"
-
-    def _new_chunk(self) -> None:
-        self.chunks.append(np.lib.format.open_memmap(self._chunk_path(len(self.chunks)), mode="w+", dtype=self.dtype,
-                                                     shape=(self.chunk_tokens, self.hidden)))
-        self.used = 0
 
     @staticmethod
     def key(ids: np.ndarray) -> str:
         return hashlib.blake2b(ids.astype(np.int64).tobytes(), digest_size=16).hexdigest()
 
+    def path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.npy"
+
+    def read(self, key: str, length: int) -> np.ndarray | None:
+        """The stored ``length x hidden`` rows, or None when absent or unreadable."""
+        try:
+            rows = np.load(self.path(key))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError):  # damaged: computed again and replaced
+            return None
+        return rows if rows.shape == (length, self.hidden) else None
+
+    def write(self, key: str, rows: np.ndarray) -> None:
+        """Store ``rows`` under ``key``: a temporary file in the same directory, then an atomic rename."""
+        target = self.path(key)
+        target.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{key}.", suffix=".tmp")
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o644)  # readable like a plainly created file (mkstemp makes it 0600)
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, np.ascontiguousarray(rows, dtype=self.dtype))
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
     def get(self, input_ids: Tensor, attention_mask: Tensor, compute) -> Tensor:
         ids = input_ids.cpu().numpy()
         lengths = attention_mask.sum(dim=1).cpu().numpy()
         keys = [self.key(ids[i, : lengths[i]]) for i in range(len(ids))]
-        missing = [i for i, k in enumerate(keys) if k not in self.index]
+        out = np.zeros((len(ids), ids.shape[1], self.hidden), dtype=np.float32)
+        missing = []
+        for i, k in enumerate(keys):
+            rows = self.read(k, int(lengths[i]))
+            if rows is None:
+                missing.append(i)
+            else:
+                out[i, : lengths[i]] = rows
         self.hits += len(keys) - len(missing)
         self.misses += len(missing)
         if missing:
-            rows = torch.tensor(missing, device=input_ids.device)
-            fresh = compute(input_ids[rows], attention_mask[rows]).float().cpu().numpy()
+            sel = torch.tensor(missing, device=input_ids.device)
+            fresh = compute(input_ids[sel], attention_mask[sel]).float().cpu().numpy()
             for j, i in enumerate(missing):
-                self._store(keys[i], fresh[j, : lengths[i]])
-            self._keys_file.flush()
-        out = np.zeros((len(ids), ids.shape[1], self.hidden), dtype=np.float32)
-        for i, k in enumerate(keys):
-            c, o, n = self.index[k]
-            out[i, :n] = self.chunks[c][o:o + n]
+                rows = fresh[j, : lengths[i]].astype(self.dtype)
+                self.write(keys[i], rows)
+                out[i, : lengths[i]] = rows  # what later reads return (the stored dtype's precision)
         return torch.from_numpy(out).to(input_ids.device)
-
-    def _store(self, key: str, rows: np.ndarray) -> None:
-        n = len(rows)
-        if n > self.chunk_tokens:
-            raise ValueError(f"a sequence of {n} tokens does not fit a cache chunk of {self.chunk_tokens}")
-        if not self.chunks or self.used + n > self.chunk_tokens:
-            self._new_chunk()
-        c = len(self.chunks) - 1
-        self.chunks[c][self.used:self.used + n] = rows.astype(self.dtype)
-        self.index[key] = (c, self.used, n)
-        self._keys_file.write(f"{key}\t{c}\t{self.used}\t{n}\n")
-        self.used += n
 
 
 class CachedFrozenEncoder(nn.Module):
@@ -127,8 +134,9 @@ class CachedFrozenEncoder(nn.Module):
             return self._compute(input_ids, attention_mask)
         if self._cache is None:  # fingerprint the weights as they are now (after any checkpoint load)
             root = self.cache_dir or default_cache_dir()
-            self._cache = EncoderOutputCache(root / fingerprint(self.encoder), self.encoder.config.hidden_size,
-                                             dtype=self.cache_dtype)
+            # the dtype is part of the place: a float16 entry never answers a float32 cache
+            where = root / fingerprint(self.encoder) / np.dtype(self.cache_dtype).name
+            self._cache = EncoderOutputCache(where, self.encoder.config.hidden_size, dtype=self.cache_dtype)
         return self._cache.get(input_ids, attention_mask, self._compute)
 
     def train(self, mode: bool = True) -> "CachedFrozenEncoder":

@@ -20,15 +20,18 @@ class EncoderClassifier(nn.Module):
       encoder once per text and reads it from a memory-mapped disk cache afterwards.
     * ``trainable_layers: 2``: R4 Q4.3's fine-tuning (last two layers + head
       ``hidden [256]``, LayerNorm, dropout 0.3).
+
+    ``tokenizer`` (filled from the data): ``vocab`` is refused for a pretrained encoder (word-level ids).
     """
 
     def __init__(self, encoder: str | None = None, encoder_config: dict[str, Any] | None = None,
                  vocab_size: int | None = None, num_classes: int = 2, trainable_layers: int = 0,
                  hidden: list[int] = [256],  # noqa: B006 - jsonargparse needs a literal default
                  layer_norm: bool = True, dropout: float = 0.3, pooling: Literal["mean", "cls"] = "mean",
-                 cache_encoder_outputs: bool = False, cache_dir: str | None = None) -> None:
+                 cache_encoder_outputs: bool = False, cache_dir: str | None = None,
+                 tokenizer: str | None = None) -> None:
         super().__init__()
-        model = load_encoder(encoder, encoder_config, vocab_size)
+        model = load_encoder(encoder, encoder_config, vocab_size, tokenizer)
         unfreeze_last_layers(model, trainable_layers)
         if cache_encoder_outputs and trainable_layers > 0:
             raise ValueError("cache_encoder_outputs needs a fully frozen encoder (trainable_layers: 0)")

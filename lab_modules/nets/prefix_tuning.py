@@ -17,14 +17,16 @@ class PrefixTuningClassifier(nn.Module):
     layer (before the first transformer layer), the attention mask is extended with ones for
     them, and the head reads the mean over the *real* tokens (neither prefix nor padding).
     ``prefix_length: null`` (or 0) trains the head only (the baseline). Needs a BERT-like encoder
-    (``embeddings`` + ``encoder``)."""
+    (``embeddings`` + ``encoder``). ``tokenizer`` (filled from the data): ``vocab`` is refused for a
+    pretrained encoder (word-level ids)."""
 
     def __init__(self, encoder: str | None = None, encoder_config: dict[str, Any] | None = None,
                  vocab_size: int | None = None, num_classes: int = 6, prefix_length: int | None = 20,
                  hidden: list[int] = [],  # noqa: B006 - jsonargparse needs a literal default
-                 dropout: float = 0.1, init_std: float = 0.02) -> None:
+                 dropout: float = 0.1, init_std: float = 0.02,
+                 tokenizer: str | None = None) -> None:
         super().__init__()
-        self.bert = load_encoder(encoder, encoder_config, vocab_size)
+        self.bert = load_encoder(encoder, encoder_config, vocab_size, tokenizer)
         if not (hasattr(self.bert, "embeddings") and hasattr(self.bert, "encoder")):
             raise ValueError(f"{type(self.bert).__name__}: prefix tuning needs a BERT-like encoder (embeddings + encoder)")
         freeze(self.bert)

