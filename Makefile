@@ -1,12 +1,13 @@
 # dl-labs: the two commands of the README.
 #   make demo   set up .venv, then fit + test mnist_mlp on the embedded data
-#   make test   set up .venv when needed, then run the test suite
+#   make test   set up .venv when needed, then the import contracts, ruff, and the whole test suite (CI)
+#   make test-fast   the inner loop: the import contracts and the tests not marked slow
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test test-fast lint venv bench clean
 
 venv: $(VENV)/.installed
 
@@ -22,6 +23,14 @@ demo: venv
 test: venv
 	$(VENV)/bin/lint-imports
 	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider tests
+
+test-fast: venv
+	$(VENV)/bin/lint-imports
+	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: venv
 	$(PY) benchmarks/overhead.py

@@ -6,6 +6,11 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.figures import log_figure, plt
+from datamodules.text_classification import TextClassificationDataModule
+from lab_modules.nets.transformer_text import AttentionToyClassifier, TransformerTextClassifier
+from lab_modules.task import LabTask
+
+ATTENTION_NETS = (TransformerTextClassifier, AttentionToyClassifier)  # the nets that keep ``last_attention``
 
 
 class AttentionHeatmap(Callback):
@@ -29,18 +34,18 @@ class AttentionHeatmap(Callback):
 
     def _draw(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         dm = trainer.datamodule
-        net = getattr(pl_module, "net", None)
-        if dm is None or not hasattr(dm, "encode_texts") or not hasattr(net, "last_attention"):
+        net = getattr(pl_module, "net", None)  # the Classifier's injected net
+        if not isinstance(dm, TextClassificationDataModule) or not isinstance(net, ATTENTION_NETS):
             return
         texts = list(self.texts) if self.texts else dm.texts("test" if stage == "test" else "val")[: self.num_examples]
         batch = {k: v.to(pl_module.device) for k, v in dm.encode_texts(texts).items()}
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
-            probs = pl_module.probabilities(pl_module(**batch)) if hasattr(pl_module, "probabilities") else None
+            probs = pl_module.probabilities(pl_module(**batch)) if isinstance(pl_module, LabTask) else None
         pl_module.train(was_training)
         att = net.last_attention[self.layer].float().cpu()
-        names = list(getattr(pl_module, "class_names", []))
+        names = list(pl_module.class_names) if isinstance(pl_module, LabTask) else []
         for i, text in enumerate(texts):
             n = int(batch["lengths"][i])
             w = att[i].mean(0) if self.head is None else att[i, self.head]
