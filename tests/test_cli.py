@@ -42,6 +42,7 @@ def test_resume_from_last_checkpoint(tmp_path):
     assert ckpt["hyper_parameters"]["class_names"] == [str(d) for d in range(10)]
 
 
+@pytest.mark.slow
 def test_print_config_round_trip(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fit", "--config", MNIST, "--print_config"],
                          capture_output=True, text=True, check=True, cwd=tmp_path).stdout
@@ -66,6 +67,7 @@ def _error(capsys, *args: str) -> str:
     return _one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_missing_data_path_is_one_line_from_the_shell(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fit", "--config", MNIST, "--data.init_args.source",
                           "path", "--data.init_args.path", str(tmp_path / "nowhere")],

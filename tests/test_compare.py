@@ -67,6 +67,7 @@ def test_unranked_without_a_monitored_metric(tmp_path):
     assert how.startswith("Not ranked") and "rank" not in table.splitlines()[0].split("|")[1]
 
 
+@pytest.mark.slow
 def test_rerun_into_the_same_out_never_shows_the_old_run(tmp_path):
     """Run 1: the variant fits. Run 2, same --out and variant name: it fails, and the table says FAILED with
     no numbers instead of tabulating run 1's directory."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import csv
 
 import lightning as L
@@ -39,6 +41,7 @@ def test_manual_optimisation_steps_generator_and_discriminator():
         assert {"train/d_loss_epoch", "train/g_loss_epoch"} <= set(trainer.callback_metrics)
 
 
+@pytest.mark.slow
 def test_gan_cli_figures_progression_and_fid_per_epoch(tmp_path):
     args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
             "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import TINY, cli, lab_configs, summary
+
+pytestmark = pytest.mark.slow  # end-to-end runs: outside the fast inner loop
 
 
 def _needs(config, tmp_path) -> list[str]:

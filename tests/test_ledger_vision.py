@@ -91,10 +91,16 @@ def test_feature_maps_lab_draws_the_trained_net(tmp_path, monkeypatch):
 # epoch's checkpoint is kept here (the head-only phase is epoch 0). Fails if: summary.json's phase1 test
 # accuracy is not the accuracy of the weights at the end of phase 1, or phase2's not that of the final
 # weights (which differ: one number reported twice cannot match both).
+@pytest.mark.slow
 def test_transfer_phases_are_tested_separately(tmp_path):
     config = str(VISION / "transfer_learning.yaml")
+    # A saved backbone stands in for the pretraining run (freezing a random one is refused).
+    from lab_modules.nets import ResNet18
+
+    backbone = tmp_path / "backbone.pt"
+    torch.save(ResNet18(cifar_stem=False).state_dict(), backbone)
     fast = [*TINY, "--trainer.limit_test_batches", "2", "--trainer.logger", "false",
-            "--model.init_args.net.init_args.cifar_stem", "false", "--model.init_args.net.init_args.weights=null",
+            "--model.init_args.net.init_args.cifar_stem", "false", f"--model.init_args.net.init_args.weights={backbone}",
             "--data.init_args.batch_size", "8", "--data.init_args.eval_batch_size", "50",
             "--model.init_args.optimizer.init_args.lr", "1e-2"]
     run = cli("fit", "--config", config, *fast, "--trainer.max_epochs", "2", "--trainer.callbacks.init_args.head_epochs",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 
@@ -9,6 +11,8 @@ import torch
 import yaml
 
 from tests.helpers import ROOT, TINY, cli, summary
+
+pytestmark = pytest.mark.slow  # end-to-end runs: outside the fast inner loop
 
 MNIST = str(ROOT / "configs/labs/vision/mnist_mlp.yaml")
 

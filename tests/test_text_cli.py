@@ -44,6 +44,7 @@ def test_predict_raw_text_without_training_data(tmp_path):
     assert [r["pred"] for r in _predictions(pred2)] == [r["pred"] for r in rows]  # same tokenizer, same order
 
 
+@pytest.mark.slow
 def test_bert_gru_binary_learns_and_predicts_raw_sentences(tmp_path):
     # 64 steps: 16 (1 epoch of 32) left the test accuracy at 0.78-0.91 depending on the training seed
     args = ["--data.init_args.dataset", "toy", "--data.init_args.toy_size", "640", "--data.init_args.batch_size", "16",

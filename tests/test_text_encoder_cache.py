@@ -3,6 +3,8 @@ entries and readers see whole entries only."""
 
 from __future__ import annotations
 
+import pytest
+
 import multiprocessing as mp
 
 import torch
@@ -45,6 +47,7 @@ def _fill(cache_dir: str, rows: list[int], barrier) -> None:
         _check(cached(ids[r], mask[r]), plain(ids[r], mask[r]), mask[r])  # also entries the other process wrote
 
 
+@pytest.mark.slow
 def test_concurrent_writers_with_overlapping_keys(tmp_path):
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)

@@ -54,6 +54,7 @@ def test_own_vocabulary_models_learn(kind):
     assert acc >= 0.95, f"{kind}: val acc {acc:.3f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["finetune", "prefix"])
 def test_encoder_models_learn(kind):
     # The pretrained offline encoder: a tiny random BERT does not learn these pairs in a test's budget.

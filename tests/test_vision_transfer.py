@@ -32,6 +32,7 @@ def _state(path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+@pytest.mark.slow
 def test_pretrain_then_two_phase_transfer(tmp_path):
     runs = tmp_path / "runs"
     pre = cli("fit", "--config", PRETRAIN, *FAST, runs_dir=runs, lab="transfer_pretrain")
@@ -186,6 +187,7 @@ def _trainer(tmp_path, max_epochs: int, callbacks: list) -> L.Trainer:
                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_resume_after_the_unfreeze_epoch_stays_fine_tuned(tmp_path):
     L.seed_everything(0)
     weights = _pretrained(tmp_path)
