@@ -20,8 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: venv
 	$(OFFLINE) $(PY) cli.py fit --config configs/labs/vision/mnist_mlp.yaml --test_after_fit true
 
-test: venv
-	$(VENV)/bin/lint-imports
+test: venv lint
 	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider tests
 
 test-fast: venv
@@ -29,6 +28,7 @@ test-fast: venv
 	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 lint: venv
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

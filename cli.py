@@ -28,10 +28,10 @@ from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
 from datamodules.base import LabDataModule
-from labcore import log
-from labcore.errors import LabError
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
+from labcore import log
+from labcore.errors import LabError
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "configs" / "trainer" / "default.yaml"
@@ -47,8 +47,10 @@ class LabCLI(LightningCLI):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         defaults = {"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False}
         if kwargs.get("run", True):
-            kwargs.setdefault("parser_kwargs", {"exit_on_error": False,
-                                                **{s: dict(defaults) for s in ("fit", "validate", "test", "predict")}})
+            kwargs.setdefault(
+                "parser_kwargs",
+                {"exit_on_error": False, **{s: dict(defaults) for s in ("fit", "validate", "test", "predict")}},
+            )
         else:  # no subcommands (benchmarks, notebooks): the defaults go to the one parser
             kwargs.setdefault("parser_kwargs", defaults)
         kwargs.setdefault("save_config_callback", LabSaveConfigCallback)
@@ -57,32 +59,49 @@ class LabCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--lab", type=str | None, default=None,
-                            help="Run name: runs go to <runs_dir>/<lab>/version_N (default: the lab config's file name).")
+        parser.add_argument(
+            "--lab",
+            type=str | None,
+            default=None,
+            help="Run name: runs go to <runs_dir>/<lab>/version_N (default: the lab config's file name).",
+        )
         parser.add_argument("--runs_dir", type=str, default="runs", help="Root of all run directories.")
-        parser.add_argument("--run_version", type=str | None, default=None,
-                            help="Use <runs_dir>/<lab>/<run_version> (e.g. claimed beforehand by `cli.py compare`) "
-                                 "instead of the next free version_N.")
-        parser.add_argument("--test_after_fit", type=bool, default=False,
-                            help="After fit, test the best checkpoint and print the test metrics.")
+        parser.add_argument(
+            "--run_version",
+            type=str | None,
+            default=None,
+            help="Use <runs_dir>/<lab>/<run_version> (e.g. claimed beforehand by `cli.py compare`) "
+            "instead of the next free version_N.",
+        )
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=False,
+            help="After fit, test the best checkpoint and print the test metrics.",
+        )
         # Not in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it; built in instantiate_trainer,
         # where the task module exists and can say what to monitor.
         parser.add_class_arguments(ModelCheckpoint, "checkpoint", instantiate=False)
-        parser.set_defaults({
-            "checkpoint.monitor": AUTO,
-            "checkpoint.mode": AUTO,
-            "checkpoint.save_last": True,
-            "checkpoint.filename": "best-epoch{epoch:03d}-step{step}",
-            "checkpoint.auto_insert_metric_name": False,
-        })
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": AUTO,
+                "checkpoint.mode": AUTO,
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-epoch{epoch:03d}-step{step}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
         # Only what the configs and the command line set, without defaults: a value the user typed is
         # checked against the data even when it equals the argument's default.
         try:
-            self._explicit = parser.parse_object(args, defaults=False) if isinstance(args, (dict, Namespace)) \
+            self._explicit = (
+                parser.parse_object(args, defaults=False)
+                if isinstance(args, (dict, Namespace))
                 else parser.parse_args(args, defaults=False)
+            )
         except Exception:  # noqa: BLE001 - the full parse above succeeded; without the raw view nothing is explicit
             self._explicit = Namespace()
 
@@ -108,7 +127,9 @@ class LabCLI(LightningCLI):
         # Anything else gets a run of its own, e.g. a second LabCLI in one notebook or a `cli.py` subprocess.
         if version and owner != str(os.getpid()) and os.environ.get("LOCAL_RANK", "0") != "0":
             return version
-        taken = [int(m.group(1)) for p in (runs_dir / lab).glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
+        taken = [
+            int(m.group(1)) for p in (runs_dir / lab).glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))
+        ]
         n = max(taken, default=-1) + 1
         (runs_dir / lab).mkdir(parents=True, exist_ok=True)
         while True:  # mkdir is atomic: two runs started at once never share a directory
@@ -149,9 +170,13 @@ class LabCLI(LightningCLI):
     # --- data -> model arguments, by name ----------------------------------------------------
     def _build_data(self, cfg: Namespace) -> LightningDataModule:
         ckpt = cfg.get("ckpt_path")
-        if ckpt and Path(str(ckpt)).is_file() and cfg.data.get("init_args") is not None \
-                and _accepts(_import(cfg.data.class_path), "from_checkpoint") \
-                and not cfg.data.init_args.get("from_checkpoint"):
+        if (
+            ckpt
+            and Path(str(ckpt)).is_file()
+            and cfg.data.get("init_args") is not None
+            and _accepts(_import(cfg.data.class_path), "from_checkpoint")
+            and not cfg.data.init_args.get("from_checkpoint")
+        ):
             # Data that can restore its state (class names, tokenizer, statistics) from the checkpoint does so,
             # so `test` / `predict --ckpt_path` need no training data to build the model.
             cfg.data.init_args.from_checkpoint = str(ckpt)
@@ -187,9 +212,11 @@ class LabCLI(LightningCLI):
         optional = set(data.optional_model_info)
         unused = sorted(set(info) - taken - optional)
         if unused:
-            log.warn(f"the data offers {', '.join(unused)} but no model or net argument takes "
-                     f"{'it' if len(unused) == 1 else 'them'}; check the argument names of "
-                     f"{', '.join(t.class_path.rpartition('.')[2] for _, t, _ in targets)}")
+            log.warn(
+                f"the data offers {', '.join(unused)} but no model or net argument takes "
+                f"{'it' if len(unused) == 1 else 'them'}; check the argument names of "
+                f"{', '.join(t.class_path.rpartition('.')[2] for _, t, _ in targets)}"
+            )
 
     def before_instantiate_classes(self) -> None:
         cfg = self._cfg()
@@ -239,10 +266,13 @@ class LabCLI(LightningCLI):
     def after_fit(self) -> None:
         trainer = self.trainer
         ckpt = trainer.checkpoint_callback
-        summary: dict[str, Any] = {"fit_seconds": round(time.perf_counter() - self._fit_started, 2),
-                                   "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-                                   "params": count_parameters(self.model),
-                                   "trainable_params": count_parameters(self.model, trainable_only=True)}
+        summary: dict[str, Any] = {
+            "fit_seconds": round(time.perf_counter() - self._fit_started, 2),
+            "epochs": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "params": count_parameters(self.model),
+            "trainable_params": count_parameters(self.model, trainable_only=True),
+        }
         if ckpt is not None and ckpt.best_model_path:
             # ddp_spawn hands back the best path but not always its score.
             score = None if ckpt.best_model_score is None else float(ckpt.best_model_score)
@@ -255,7 +285,9 @@ class LabCLI(LightningCLI):
         self._write_summary(summary)
 
     def after_test(self) -> None:
-        self._write_summary({"test": {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("test/")}})
+        self._write_summary(
+            {"test": {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("test/")}}
+        )
 
     def _write_summary(self, summary: dict[str, Any]) -> None:
         """``summary.json`` in the run directory: what the compare command and benchmarks read."""
@@ -315,8 +347,15 @@ def _instantiate_data(data_cfg: Namespace) -> LightningDataModule:
     return parser.instantiate(cfg).data
 
 
-_NOISE = ("Does not validate against any of the Union", "Subtypes:", "Errors:", "NoneType", "Given value type",
-          "Given value:", "Problem with given class_path 'lab_modules.Classifier'")
+_NOISE = (
+    "Does not validate against any of the Union",
+    "Subtypes:",
+    "Errors:",
+    "NoneType",
+    "Given value type",
+    "Given value:",
+    "Problem with given class_path 'lab_modules.Classifier'",
+)
 
 
 def _one_line(err: BaseException) -> str:

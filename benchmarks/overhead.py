@@ -44,9 +44,17 @@ CASES = {
     },
     "resnet18": {
         "config": "configs/labs/vision/cifar_vgg_resnet.yaml",
-        "data": lambda a: (["--data.init_args.path", a.cifar_path] if Path(a.cifar_path).exists() else [])
-        + ["--model.init_args.net", "lab_modules.nets.ResNet18", "--data.init_args.augment", "false",
-           "--data.init_args.max_train_samples", str(a.cifar_samples)],
+        "data": lambda a: (
+            (["--data.init_args.path", a.cifar_path] if Path(a.cifar_path).exists() else [])
+            + [
+                "--model.init_args.net",
+                "lab_modules.nets.ResNet18",
+                "--data.init_args.augment",
+                "false",
+                "--data.init_args.max_train_samples",
+                str(a.cifar_samples),
+            ]
+        ),
     },
 }
 
@@ -54,10 +62,25 @@ CASES = {
 def build(case: str, args: argparse.Namespace, runs: Path) -> LabCLI:
     os.environ.pop(VERSION_ENV, None)
     spec = CASES[case]
-    argv = ["--config", str(ROOT / spec["config"]), *spec["data"](args),
-            "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
-            "--trainer.accelerator", args.accelerator, "--trainer.devices", "1",
-            "--runs_dir", str(runs), "--lab", case]
+    argv = [
+        "--config",
+        str(ROOT / spec["config"]),
+        *spec["data"](args),
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_val_batches",
+        "0",
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.accelerator",
+        args.accelerator,
+        "--trainer.devices",
+        "1",
+        "--runs_dir",
+        str(runs),
+        "--lab",
+        case,
+    ]
     return LabCLI(args=argv, run=False)
 
 
@@ -99,9 +122,18 @@ class BareModule(L.LightningModule):
 
 def bare(net: torch.nn.Module, optimizer_fn, loader, accelerator: str) -> float:
     timer = EpochTimer()
-    trainer = L.Trainer(max_epochs=1, accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False,
-                        enable_checkpointing=False, enable_model_summary=False, callbacks=[timer],
-                        limit_val_batches=0, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(BareModule(net, optimizer_fn), train_dataloaders=loader)
     return timer.seconds
 
@@ -149,16 +181,24 @@ def measure(case: str, args: argparse.Namespace) -> dict:
                 "plain": plain(copy.deepcopy(net0), cli.model.optimizer, report_loader, device),
                 "ours": ours(cli),
                 "plain_batched_loader": plain(copy.deepcopy(net0), cli.model.optimizer, dm.train_dataloader(), device),
-                "bare_lightning": bare(copy.deepcopy(net0), cli.model.optimizer, dm.train_dataloader(), args.accelerator),
+                "bare_lightning": bare(
+                    copy.deepcopy(net0), cli.model.optimizer, dm.train_dataloader(), args.accelerator
+                ),
             }
             if r > 0:
                 for k, v in round_times.items():
                     times[k].append(v)
             steps = len(report_loader)
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"case": case, "steps": steps, "batch": bs, **med,
-            "ratio": med["ours"] / med["plain"], "ratio_same_loader": med["ours"] / med["plain_batched_loader"],
-            "ratio_bare": med["bare_lightning"] / med["plain_batched_loader"]}
+    return {
+        "case": case,
+        "steps": steps,
+        "batch": bs,
+        **med,
+        "ratio": med["ours"] / med["plain"],
+        "ratio_same_loader": med["ours"] / med["plain_batched_loader"],
+        "ratio_bare": med["bare_lightning"] / med["plain_batched_loader"],
+    }
 
 
 def main() -> None:
@@ -168,19 +208,28 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu", "cuda"])
     p.add_argument("--mnist-path", default=str(SHARED / "mnist"))
-    p.add_argument("--cifar-path", default=str(SHARED / "cifar10_jpg_subset" / "cifar10_train_first1000perclass.tar.gz"))
+    p.add_argument(
+        "--cifar-path", default=str(SHARED / "cifar10_jpg_subset" / "cifar10_train_first1000perclass.tar.gz")
+    )
     p.add_argument("--cifar-samples", type=int, default=1024)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     rows = [measure(c, args) for c in args.case.split(",")]
-    print(f"\ntorch {torch.__version__}, {args.accelerator}, {torch.get_num_threads()} threads, "
-          f"median of {args.repeats} alternating runs, one training epoch (batch loop)")
-    print("| case | steps x batch | plain loop (s) | ours (s) | ratio ours/plain | plain, our loader (s) | ratio, same loader "
-          "| bare Lightning, our loader (s) | ratio bare / plain, same loader |")
+    print(
+        f"\ntorch {torch.__version__}, {args.accelerator}, {torch.get_num_threads()} threads, "
+        f"median of {args.repeats} alternating runs, one training epoch (batch loop)"
+    )
+    print(
+        "| case | steps x batch | plain loop (s) | ours (s) | ratio ours/plain | plain, our loader (s) "
+        "| ratio, same loader | bare Lightning, our loader (s) | ratio bare / plain, same loader |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r['steps']} x {r['batch']} | {r['plain']:.2f} | {r['ours']:.2f} | {r['ratio']:.3f} | "
-              f"{r['plain_batched_loader']:.2f} | {r['ratio_same_loader']:.3f} | {r['bare_lightning']:.2f} | {r['ratio_bare']:.3f} |")
+        print(
+            f"| {r['case']} | {r['steps']} x {r['batch']} | {r['plain']:.2f} | {r['ours']:.2f} | {r['ratio']:.3f} | "
+            f"{r['plain_batched_loader']:.2f} | {r['ratio_same_loader']:.3f} | "
+            f"{r['bare_lightning']:.2f} | {r['ratio_bare']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

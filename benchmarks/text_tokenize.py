@@ -56,11 +56,19 @@ def main(argv: list[str] | None = None) -> None:
     same = enc.tokenizer.get_vocab() == vocab and all(a.tolist() == b for a, b in zip(ids_fast, ids_loop))
     tokens = sum(len(x) for x in ids_loop)
     print(f"{args.dataset}: {len(texts)} texts, {tokens} tokens, vocabulary {len(vocab)} (best of {args.repeat})")
-    print(f"| path | seconds | texts/s | tokens/s |\n|---|---|---|---|")
-    print(f"| tokenizers (build vocab + encode_batch_fast) | {t_fast:.3f} | {len(texts) / t_fast:,.0f} | {tokens / t_fast:,.0f} |")
-    print(f"| python loop (re.findall + dict lookups) | {t_loop:.3f} | {len(texts) / t_loop:,.0f} | {tokens / t_loop:,.0f} |")
-    print(f"own vocabulary speed-up (loop time / tokenizers time): {t_loop / t_fast:.2f}x; identical vocabulary and ids: {same}")
-
+    print("| path | seconds | texts/s | tokens/s |\n|---|---|---|---|")
+    print(
+        f"| tokenizers (build vocab + encode_batch_fast) | {t_fast:.3f} | "
+        f"{len(texts) / t_fast:,.0f} | {tokens / t_fast:,.0f} |"
+    )
+    print(
+        f"| python loop (re.findall + dict lookups) | {t_loop:.3f} | "
+        f"{len(texts) / t_loop:,.0f} | {tokens / t_loop:,.0f} |"
+    )
+    print(
+        f"own vocabulary speed-up (loop time / tokenizers time): {t_loop / t_fast:.2f}x; "
+        f"identical vocabulary and ids: {same}"
+    )
 
 
 if __name__ == "__main__":

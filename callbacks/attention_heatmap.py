@@ -23,8 +23,15 @@ class AttentionHeatmap(Callback):
     and the datamodule's ``encode_texts`` / ``tokens`` / ``texts``.
     """
 
-    def __init__(self, texts: list[str] | None = None, num_examples: int = 1, every_n_epochs: int = 1,
-                 layer: int = -1, head: int | None = None, annotate_max_tokens: int = 24) -> None:
+    def __init__(
+        self,
+        texts: list[str] | None = None,
+        num_examples: int = 1,
+        every_n_epochs: int = 1,
+        layer: int = -1,
+        head: int | None = None,
+        annotate_max_tokens: int = 24,
+    ) -> None:
         self.texts = texts
         self.num_examples = num_examples
         self.every_n_epochs = every_n_epochs
@@ -61,14 +68,24 @@ class AttentionHeatmap(Callback):
             if n <= self.annotate_max_tokens:
                 for r in range(n):
                     for c in range(n):
-                        ax.text(c, r, f"{w[r, c]:.2f}", ha="center", va="center", fontsize=6,
-                                color="black" if w[r, c] > w.max() * 0.6 else "white")
+                        ax.text(
+                            c,
+                            r,
+                            f"{w[r, c]:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="black" if w[r, c] > w.max() * 0.6 else "white",
+                        )
             pred = ""
             if probs is not None and names:
                 k = int(probs[i].argmax())
                 pred = f" -> {names[k]} ({float(probs[i, k]):.2f})"
             head = "mean over heads" if self.head is None else f"head {self.head}"
-            ax.set_title(f"{stage} attention, layer {self.layer}, {head}, epoch {trainer.current_epoch}\n{text[:70]}{pred}", fontsize=8)
+            ax.set_title(
+                f"{stage} attention, layer {self.layer}, {head}, epoch {trainer.current_epoch}\n{text[:70]}{pred}",
+                fontsize=8,
+            )
             log_figure(trainer, fig, f"{stage}/attention_{i}")
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

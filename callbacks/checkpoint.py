@@ -25,6 +25,9 @@ class LabModelCheckpoint(ModelCheckpoint):
             self._refresh_last(trainer)
 
     def _refresh_last(self, trainer: Trainer) -> None:
-        if self.save_last and self._last_global_step_saved != trainer.global_step \
-                and not self._should_skip_saving_checkpoint(trainer):
+        if (
+            self.save_last
+            and self._last_global_step_saved != trainer.global_step
+            and not self._should_skip_saving_checkpoint(trainer)
+        ):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

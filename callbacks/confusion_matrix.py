@@ -45,8 +45,15 @@ class ConfusionMatrixFigure(Callback):
             for i in range(n):
                 for j in range(n):
                     val = f"{shown[i, j]:.2f}" if self.normalize else f"{int(cm[i, j])}"
-                    ax.text(j, i, val, ha="center", va="center", fontsize=6,
-                            color="white" if shown[i, j] > shown.max() / 2 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        val,
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if shown[i, j] > shown.max() / 2 else "black",
+                    )
         log_figure(trainer, fig, f"{stage}/confusion_matrix")
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LabTask) -> None:

@@ -31,7 +31,9 @@ class ConvFilters(Callback):
             w = w.mean(1, keepdim=True)
         tiles = minmax(w).permute(0, 2, 3, 1).numpy()
         tiles = tiles[..., 0] if tiles.shape[-1] == 1 else tiles
-        fig = image_grid(tiles, [str(i) for i in range(len(tiles))], ncols=math.ceil(math.sqrt(len(tiles))), cmap="gray")
+        fig = image_grid(
+            tiles, [str(i) for i in range(len(tiles))], ncols=math.ceil(math.sqrt(len(tiles))), cmap="gray"
+        )
         k = "x".join(map(str, module.kernel_size))
         fig.suptitle(f"{self.layer}: {len(tiles)} of {module.out_channels} {k} kernels ({when})", y=1.02)
         return log_figure(trainer, fig, f"filters/{self.layer}_{when}")

@@ -8,8 +8,8 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping
 
-from labcore.errors import LabError
 from lab_modules.task import AUTO, resolve_monitor
+from labcore.errors import LabError
 
 
 class TaskEarlyStopping(EarlyStopping):

@@ -20,8 +20,17 @@ class FeatureMaps(Callback):
     training too when ``before_training``.
     """
 
-    def __init__(self, layers: list[str], n_inputs: int = 4, max_maps: int = 16, split: str = "val",
-                 seed: int = 0, before_training: bool = False, image_key: str = "image", label_key: str = "label") -> None:
+    def __init__(
+        self,
+        layers: list[str],
+        n_inputs: int = 4,
+        max_maps: int = 16,
+        split: str = "val",
+        seed: int = 0,
+        before_training: bool = False,
+        image_key: str = "image",
+        label_key: str = "label",
+    ) -> None:
         if not layers:
             raise LabError("FeatureMaps needs layers: [net.conv1, ...]")
         self.layers, self.n_inputs, self.max_maps, self.split = list(layers), n_inputs, max_maps, split
@@ -29,12 +38,17 @@ class FeatureMaps(Callback):
         self.image_key, self.label_key = image_key, label_key
 
     @torch.no_grad()
-    def capture(self, pl_module: LightningModule, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def capture(
+        self, pl_module: LightningModule, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """``({layer: output}, logits)`` for ``batch`` in eval mode."""
         outputs: dict[str, torch.Tensor] = {}
-        handles = [named_layer(pl_module, name).register_forward_hook(
-            lambda _m, _i, out, name=name: outputs.__setitem__(name, out.detach().float().cpu()))
-            for name in self.layers]
+        handles = [
+            named_layer(pl_module, name).register_forward_hook(
+                lambda _m, _i, out, name=name: outputs.__setitem__(name, out.detach().float().cpu())
+            )
+            for name in self.layers
+        ]
         was_training = pl_module.training
         pl_module.eval()
         try:

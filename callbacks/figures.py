@@ -19,7 +19,7 @@ def run_dir(trainer: Trainer) -> Path:
     return Path(trainer.log_dir or trainer.default_root_dir)
 
 
-def log_figure(trainer: Trainer, fig: "plt.Figure", name: str, step: int | None = None) -> Path | None:
+def log_figure(trainer: Trainer, fig: plt.Figure, name: str, step: int | None = None) -> Path | None:
     """Save ``fig`` as ``<run dir>/figures/<name>.png`` (rank 0) and send it to TensorBoard / W&B.
 
     CSV-only runs still get the PNG. Returns the PNG path (None on other ranks).
@@ -40,8 +40,9 @@ def log_figure(trainer: Trainer, fig: "plt.Figure", name: str, step: int | None 
     return path if trainer.is_global_zero else None
 
 
-def image_grid(images: np.ndarray, titles: list[str] | None = None, ncols: int = 8,
-               cmap: str | None = None, size: float = 1.4) -> "plt.Figure":
+def image_grid(
+    images: np.ndarray, titles: list[str] | None = None, ncols: int = 8, cmap: str | None = None, size: float = 1.4
+) -> plt.Figure:
     """A grid of images (``N x H x W`` or ``N x H x W x 3`` in [0, 1]) with optional titles."""
     n = len(images)
     ncols = min(ncols, n)

@@ -16,8 +16,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
 from callbacks.layers import class_probabilities, named_layer
-from labcore.errors import LabError
 from lab_modules.nets.transfer import TransferResNet18
+from labcore.errors import LabError
 
 
 class PhasedFinetuning(BaseFinetuning):
@@ -43,8 +43,15 @@ class PhasedFinetuning(BaseFinetuning):
     frozen parameters (``lab_modules.Classifier`` does).
     """
 
-    def __init__(self, head: str = "net.backbone.fc", unfreeze: list[str] = ["net.backbone.layer3", "net.backbone.layer4"],  # noqa: B006
-                 head_epochs: int = 5, backbone_lr: float = 1e-4, freeze: bool = True, target_key: str = "label") -> None:
+    def __init__(
+        self,
+        head: str = "net.backbone.fc",
+        unfreeze: list[str] = ["net.backbone.layer3", "net.backbone.layer4"],  # noqa: B006
+        head_epochs: int = 5,
+        backbone_lr: float = 1e-4,
+        freeze: bool = True,
+        target_key: str = "label",
+    ) -> None:
         super().__init__()
         self.head, self.unfreeze, self.head_epochs = head, list(unfreeze), head_epochs
         self.backbone_lr, self.freeze_backbone, self.target_key = backbone_lr, freeze, target_key
@@ -57,10 +64,12 @@ class PhasedFinetuning(BaseFinetuning):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         net = getattr(pl_module, "net", None)  # the Classifier's injected net
         if stage == "fit" and self.freeze_backbone and isinstance(net, TransferResNet18) and net.weights_source is None:
-            raise LabError("PhasedFinetuning freeze=true on a net with random weights (weights: null): freezing a "
-                           "random backbone is not transfer learning; pass pretrained weights "
-                           "(--model.init_args.net.init_args.weights) or, for the from-scratch baseline, "
-                           "--trainer.callbacks.init_args.freeze=false")
+            raise LabError(
+                "PhasedFinetuning freeze=true on a net with random weights (weights: null): freezing a "
+                "random backbone is not transfer learning; pass pretrained weights "
+                "(--model.init_args.net.init_args.weights) or, for the from-scratch baseline, "
+                "--trainer.callbacks.init_args.freeze=false"
+            )
         super().setup(trainer, pl_module, stage)
 
     def freeze_before_training(self, pl_module: LightningModule) -> None:
@@ -143,18 +152,25 @@ class PhasedFinetuning(BaseFinetuning):
         self._write_summary(trainer)
 
     # --- per-phase measurements --------------------------------------------------------------
-    def _end_phase(self, trainer: Trainer, pl_module: LightningModule, phase: str, epochs: int, log: bool = True) -> None:
+    def _end_phase(
+        self, trainer: Trainer, pl_module: LightningModule, phase: str, epochs: int, log: bool = True
+    ) -> None:
         seconds = time.perf_counter() - self._phase_start if self._phase_start is not None else None
         acc = self.test_accuracy(trainer, pl_module)
-        self.phases[phase] = {"epochs_done": epochs, "seconds": None if seconds is None else round(seconds, 3),
-                              "test_acc": acc,
-                              "trainable_params": sum(p.numel() for p in pl_module.parameters() if p.requires_grad)}
+        self.phases[phase] = {
+            "epochs_done": epochs,
+            "seconds": None if seconds is None else round(seconds, 3),
+            "test_acc": acc,
+            "trainable_params": sum(p.numel() for p in pl_module.parameters() if p.requires_grad),
+        }
         if self._resumed_at is not None:
             self.phases[phase]["resumed_at_epoch"] = self._resumed_at  # seconds cover the resumed part only
         self._phase_start, self._resumed_at = None, None
         if log:
-            values = {**({f"{phase}/seconds": seconds} if seconds is not None else {}),
-                      **({f"{phase}/test_acc": acc} if acc is not None else {})}
+            values = {
+                **({f"{phase}/seconds": seconds} if seconds is not None else {}),
+                **({f"{phase}/test_acc": acc} if acc is not None else {}),
+            }
             pl_module.log_dict(values)
         took = "" if seconds is None else f", {seconds:.1f}s"
         rank_zero_info(f"[dl-labs] {phase} done after epoch {epochs}: test acc {acc}{took}")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from lab_modules.task import LabTask
 
 
-def rows_figure(rows: dict[str, Tensor], ncols: int) -> "plt.Figure":
+def rows_figure(rows: dict[str, Tensor], ncols: int) -> plt.Figure:
     """One row per entry (row title on the left), ``ncols`` images each."""
     names = list(rows)
     imgs = [to_display(rows[k][:ncols]) for k in names]
@@ -35,7 +35,7 @@ def rows_figure(rows: dict[str, Tensor], ncols: int) -> "plt.Figure":
     return fig
 
 
-def to_figure(value: Any, ncols: int) -> "plt.Figure":
+def to_figure(value: Any, ncols: int) -> plt.Figure:
     """A tensor N x C x H x W in [0, 1] -> grid; a dict of such tensors -> one row each; a Figure as is."""
     if isinstance(value, Tensor):
         return image_grid(to_display(value), ncols=ncols, cmap="gray")
@@ -55,8 +55,15 @@ class ImageGrids(Callback):
     (e.g. GAN samples from the same fixed noise over training).
     """
 
-    def __init__(self, n: int = 8, every_n_epochs: int = 1, ncols: int = 8, on_test: bool = True,
-                 progression: list[str] = ["samples"], progression_n: int = 8) -> None:  # noqa: B006
+    def __init__(
+        self,
+        n: int = 8,
+        every_n_epochs: int = 1,
+        ncols: int = 8,
+        on_test: bool = True,
+        progression: list[str] = ["samples"],
+        progression_n: int = 8,
+    ) -> None:  # noqa: B006
         self.n, self.every_n_epochs, self.ncols, self.on_test = n, every_n_epochs, ncols, on_test
         self.progression, self.progression_n = list(progression), progression_n
         self.history: dict[str, list[tuple[int, Tensor]]] = {}
@@ -68,7 +75,11 @@ class ImageGrids(Callback):
         loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
         dataset = loader.dataset
         idx = list(range(min(self.n, len(dataset))))
-        items = dataset.__getitems__(idx) if hasattr(dataset, "__getitems__") else loader.collate_fn([dataset[i] for i in idx])
+        items = (
+            dataset.__getitems__(idx)
+            if hasattr(dataset, "__getitems__")
+            else loader.collate_fn([dataset[i] for i in idx])
+        )
         return {k: v for k, v in items.items() if isinstance(v, Tensor)}
 
     def _draw(self, trainer: Trainer, pl_module: LabTask, stage: str, suffix: str) -> None:
@@ -82,7 +93,9 @@ class ImageGrids(Callback):
         pl_module.train(was_training)
         for name, value in figures.items():
             if stage == "val" and name in self.progression and isinstance(value, Tensor):
-                self.history.setdefault(name, []).append((trainer.current_epoch, value[: self.progression_n].detach().cpu()))
+                self.history.setdefault(name, []).append(
+                    (trainer.current_epoch, value[: self.progression_n].detach().cpu())
+                )
             fig = to_figure(value, self.ncols)
             fig.suptitle(f"{stage} {name}" + (f" (epoch {trainer.current_epoch})" if stage == "val" else ""), y=1.02)
             log_figure(trainer, fig, f"{stage}/{name}{suffix}")

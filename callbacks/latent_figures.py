@@ -22,8 +22,10 @@ from labcore.log import warn
 def _check_vae(pl_module: LightningModule, callback: str, needs: tuple[str, ...]) -> None:
     missing = [m for m in needs if not hasattr(pl_module, m)]
     if missing:
-        raise LabError(f"{callback} draws a VAE's latent space, {type(pl_module).__name__} has no {', '.join(missing)}; "
-                       f"remove {callback} from trainer.callbacks or use lab_modules.VAE")
+        raise LabError(
+            f"{callback} draws a VAE's latent space, {type(pl_module).__name__} has no {', '.join(missing)}; "
+            f"remove {callback} from trainer.callbacks or use lab_modules.VAE"
+        )
 
 
 def _draws(trainer: Trainer, every_n_epochs: int) -> bool:
@@ -42,9 +44,13 @@ class LatentTraversal(Callback):
     callback warns once and draws nothing (``LatentScatter`` projects any dimension).
     """
 
-    def __init__(self, latent_range: float = 3.0, steps: int = 10, every_n_epochs: int = 1, on_test: bool = True) -> None:
+    def __init__(
+        self, latent_range: float = 3.0, steps: int = 10, every_n_epochs: int = 1, on_test: bool = True
+    ) -> None:
         if latent_range <= 0 or steps < 2:
-            raise LabError(f"LatentTraversal: latent_range={latent_range}, steps={steps}; pass latent_range > 0 and steps >= 2")
+            raise LabError(
+                f"LatentTraversal: latent_range={latent_range}, steps={steps}; pass latent_range > 0 and steps >= 2"
+            )
         self.latent_range, self.steps, self.every_n_epochs, self.on_test = latent_range, steps, every_n_epochs, on_test
         self._warned = False
 
@@ -95,8 +101,14 @@ class LatentScatter(Callback):
     ``encode`` of each batch until ``points`` are collected), on each rank for its own shard.
     """
 
-    def __init__(self, points: int = 2000, every_n_epochs: int = 1, on_test: bool = True,
-                 image_key: str = "image", label_key: str = "label") -> None:
+    def __init__(
+        self,
+        points: int = 2000,
+        every_n_epochs: int = 1,
+        on_test: bool = True,
+        image_key: str = "image",
+        label_key: str = "label",
+    ) -> None:
         if points < 1:
             raise LabError(f"LatentScatter: points={points}; pass points >= 1")
         self.points, self.every_n_epochs, self.on_test = points, every_n_epochs, on_test
@@ -144,7 +156,9 @@ class LatentScatter(Callback):
             ax.scatter(mu[:, 0], mu[:, 1], s=4)
         else:
             k = int(y.max()) + 1 if len(y) else 1
-            sc = ax.scatter(mu[:, 0], mu[:, 1], c=y, cmap="tab10" if k <= 10 else "viridis", s=4, vmin=-0.5, vmax=k - 0.5)
+            sc = ax.scatter(
+                mu[:, 0], mu[:, 1], c=y, cmap="tab10" if k <= 10 else "viridis", s=4, vmin=-0.5, vmax=k - 0.5
+            )
             fig.colorbar(sc, ax=ax, ticks=range(k) if k <= 20 else None, label=self.label_key)
         ax.set_xlabel(axes[0])
         ax.set_ylabel(axes[1])
@@ -157,13 +171,27 @@ class LatentScatter(Callback):
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._reset()
 
-    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if _draws(trainer, self.every_n_epochs):
             self._collect(pl_module, batch)
 
-    def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                          batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if self.on_test:
             self._collect(pl_module, batch)
 

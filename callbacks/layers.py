@@ -17,7 +17,9 @@ def named_layer(pl_module: LightningModule, name: str) -> nn.Module:
         return pl_module.get_submodule(name)
     except AttributeError:
         layers = [n for n, m in pl_module.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-        raise LabError(f"no layer named {name!r} in the model; conv/linear layers are: {', '.join(layers[:12])}") from None
+        raise LabError(
+            f"no layer named {name!r} in the model; conv/linear layers are: {', '.join(layers[:12])}"
+        ) from None
 
 
 def class_probabilities(pl_module: LightningModule, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -25,15 +25,18 @@ class MisclassifiedExamples(Callback):
         self._found = []
 
     @torch.no_grad()
-    def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int,
-                          dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         if len(self._found) >= self.n or not isinstance(batch, dict) or self.label_key not in batch:
             return
         probs = class_probabilities(pl_module, {k: v for k, v in batch.items() if k != self.label_key})
         conf, pred = probs.max(-1)
         wrong = (pred != batch[self.label_key]).nonzero().flatten().tolist()
         for i in wrong[: self.n - len(self._found)]:
-            self._found.append((batch[self.image_key][i].cpu(), int(batch[self.label_key][i]), int(pred[i]), float(conf[i])))
+            self._found.append(
+                (batch[self.image_key][i].cpu(), int(batch[self.label_key][i]), int(pred[i]), float(conf[i]))
+            )
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self._found:

@@ -23,5 +23,9 @@ class PeriodicCheckpoint(Callback):
         if trainer.sanity_checking or epoch % self.every_n_epochs:
             return
         ckpt = trainer.checkpoint_callback
-        folder = Path(ckpt.dirpath) if ckpt is not None and ckpt.dirpath else Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+        folder = (
+            Path(ckpt.dirpath)
+            if ckpt is not None and ckpt.dirpath
+            else Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+        )
         trainer.save_checkpoint(folder / f"every{self.every_n_epochs}-epoch{epoch:03d}.ckpt")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch import Trainer
@@ -37,8 +38,9 @@ class PredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="epoch")
         self.grid_n = grid_n
 
-    def write_on_epoch_end(self, trainer: Trainer, pl_module: LabTask, predictions: Sequence[Any],
-                           batch_indices: Sequence[Any] | None) -> None:
+    def write_on_epoch_end(
+        self, trainer: Trainer, pl_module: LabTask, predictions: Sequence[Any], batch_indices: Sequence[Any] | None
+    ) -> None:
         if predictions and isinstance(predictions[0], list):  # several predict dataloaders: one sequence
             predictions = [p for per_loader in predictions for p in per_loader]
         if not predictions or not isinstance(predictions[0], dict):
@@ -85,13 +87,16 @@ def write_class_predictions(predictions: Sequence[dict[str, Tensor]], path: Path
     return path
 
 
-def write_image_predictions(predictions: Sequence[dict[str, Tensor]], run_dir: Path, suffix: str,
-                            grid_key: str | None, grid_n: int = 64) -> list[Path]:
+def write_image_predictions(
+    predictions: Sequence[dict[str, Tensor]], run_dir: Path, suffix: str, grid_key: str | None, grid_n: int = 64
+) -> list[Path]:
     """``predictions{suffix}.pt``: every key concatenated over batches (4-d float images in [0, 1]
     as uint8 0..255); ``predictions{suffix}.png``: a grid of the first ``grid_n`` images under
     ``grid_key`` (None: the first image key)."""
-    out = {k: (v.clamp(0, 1) * 255).round().to(torch.uint8) if v.is_floating_point() and v.dim() == 4 else v
-           for k, v in concatenate(predictions).items()}
+    out = {
+        k: (v.clamp(0, 1) * 255).round().to(torch.uint8) if v.is_floating_point() and v.dim() == 4 else v
+        for k, v in concatenate(predictions).items()
+    }
     pt = run_dir / f"predictions{suffix}.pt"
     torch.save(out, pt)
     images = [k for k, v in out.items() if v.dtype == torch.uint8 and v.dim() == 4]

@@ -21,8 +21,9 @@ class LabProgressBar(RichProgressBar):
         super().__init__(refresh_rate=refresh_rate, leave=leave, **kwargs)
         self.update_every = max(1, update_every)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         n = batch_idx + 1
         if n % self.update_every == 0 or n >= self.total_train_batches:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

@@ -39,8 +39,10 @@ class SampleGrid(Callback):
             inputs = {k: v.to(pl_module.device) for k, v in batch.items() if k != self.label_key}
             preds = class_probabilities(pl_module, inputs).argmax(-1).cpu()
         names = pl_module.class_names
-        titles = [f"{names[int(t)]}" + ("" if p == t else f" -> {names[int(p)]} ✗")
-                  for t, p in zip(batch[self.label_key].tolist(), preds.tolist())]
+        titles = [
+            f"{names[int(t)]}" + ("" if p == t else f" -> {names[int(p)]} ✗")
+            for t, p in zip(batch[self.label_key].tolist(), preds.tolist())
+        ]
         fig = image_grid(to_display(batch[self.image_key], *normalization(trainer)), titles, cmap="gray")
         fig.suptitle("test samples: true [-> predicted when wrong]", y=1.02)
         log_figure(trainer, fig, "test/samples")

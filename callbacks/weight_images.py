@@ -20,22 +20,27 @@ class WeightImages(Callback):
     ``input_shape``. Drawn at the end of fit, and before training too when ``before_training``.
     """
 
-    def __init__(self, layer: str, n: int = 64, image_shape: list[int] | None = None,
-                 before_training: bool = False) -> None:
+    def __init__(
+        self, layer: str, n: int = 64, image_shape: list[int] | None = None, before_training: bool = False
+    ) -> None:
         self.layer, self.n, self.image_shape = layer, n, image_shape
         self.before_training = before_training
 
     def _draw(self, trainer: Trainer, pl_module: LightningModule, when: str):
         module = named_layer(pl_module, self.layer)
         if not isinstance(module, nn.Linear):
-            raise LabError(f"WeightImages: {self.layer} is a {type(module).__name__}, not nn.Linear; "
-                           f"use ConvFilters for conv layers")
+            raise LabError(
+                f"WeightImages: {self.layer} is a {type(module).__name__}, not nn.Linear; "
+                f"use ConvFilters for conv layers"
+            )
         dm = trainer.datamodule
         data_shape = dm.model_info().get("input_shape", []) if isinstance(dm, LabDataModule) else []
         shape = list(self.image_shape or data_shape)
         if math.prod(shape) != module.in_features:
-            raise LabError(f"WeightImages: {self.layer} takes {module.in_features} inputs, not an image of "
-                           f"shape {shape}; pass image_shape")
+            raise LabError(
+                f"WeightImages: {self.layer} takes {module.in_features} inputs, not an image of "
+                f"shape {shape}; pass image_shape"
+            )
         w = module.weight.detach().float().cpu()[: self.n]
         tiles = minmax(w).view(-1, *shape)  # N x C x H x W
         tiles = tiles.permute(0, 2, 3, 1).numpy()

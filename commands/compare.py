@@ -41,19 +41,27 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     extra: list[str] = []
     if "--" in argv:
         i = argv.index("--")
-        argv, extra = argv[:i], argv[i + 1:]
-    p = argparse.ArgumentParser(prog="cli.py compare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        argv, extra = argv[:i], argv[i + 1 :]
+    p = argparse.ArgumentParser(
+        prog="cli.py compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("spec", nargs="?", help="YAML: name, configs, args, variants {name: [args]}, curves, metric")
     p.add_argument("--config", action="append", default=[], help="lab config (when no spec file)")
     p.add_argument("--variant", action="append", default=[], help='NAME="overrides" (repeatable)')
     p.add_argument("--only", default=None, help="comma-separated subset of variant names")
     p.add_argument("--out", default=None, help="output folder (default runs/compare/<name>/<time>)")
-    p.add_argument("--metric", default=None,
-                   help="validation (or train) metric whose best epoch value ranks the table "
-                        "(default: the task's monitored metric, as its best checkpoint scored it)")
-    p.add_argument("--mode", choices=["min", "max"], default=None,
-                   help="whether lower or higher --metric is better (default: the checkpoint's mode, else by name)")
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="validation (or train) metric whose best epoch value ranks the table "
+        "(default: the task's monitored metric, as its best checkpoint scored it)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["min", "max"],
+        default=None,
+        help="whether lower or higher --metric is better (default: the checkpoint's mode, else by name)",
+    )
     return p.parse_args(argv), extra
 
 
@@ -63,10 +71,12 @@ def load_spec(args: argparse.Namespace) -> dict:
         spec.setdefault("name", Path(args.spec).stem)
     else:
         if not args.config or not args.variant:
-            raise SystemExit("error: give a spec file, or --config plus at least one --variant NAME=\"overrides\"")
-        spec = {"name": Path(args.config[-1]).stem, "configs": args.config,
-                "variants": {v.split("=", 1)[0]: shlex.split(v.split("=", 1)[1] if "=" in v else "")
-                             for v in args.variant}}
+            raise SystemExit('error: give a spec file, or --config plus at least one --variant NAME="overrides"')
+        spec = {
+            "name": Path(args.config[-1]).stem,
+            "configs": args.config,
+            "variants": {v.split("=", 1)[0]: shlex.split(v.split("=", 1)[1] if "=" in v else "") for v in args.variant},
+        }
     spec.setdefault("args", [])
     spec.setdefault("curves", ["train/loss", "val/loss", "val/acc"])
     variants = spec.get("variants") or {}
@@ -84,7 +94,11 @@ def claim_run_dir(out: Path, name: str) -> Path:
     """A new ``<out>/<name>/version_N`` (mkdir is atomic: never one an earlier or parallel run has)."""
     root = out / name
     root.mkdir(parents=True, exist_ok=True)
-    taken = [int(p.name.removeprefix("version_")) for p in root.glob("version_*") if p.name.removeprefix("version_").isdigit()]
+    taken = [
+        int(p.name.removeprefix("version_"))
+        for p in root.glob("version_*")
+        if p.name.removeprefix("version_").isdigit()
+    ]
     n = max(taken, default=-1) + 1
     while True:
         try:
@@ -101,8 +115,18 @@ def run_variant(spec: dict, name: str, overrides: list[str], extra: list[str], o
         cmd += ["--config", str(c)]
     cmd += [str(a) for a in spec["args"]] + overrides + extra
     run_dir = claim_run_dir(out, name)
-    cmd += ["--runs_dir", str(out), "--lab", name, "--run_version", run_dir.name, "--test_after_fit", "true",
-            "--trainer.enable_progress_bar", "false"]
+    cmd += [
+        "--runs_dir",
+        str(out),
+        "--lab",
+        name,
+        "--run_version",
+        run_dir.name,
+        "--test_after_fit",
+        "true",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "DL_LABS_RUN_VERSION"}
     log = out / f"{name}.log"
     print(f"[compare] {name}: {shlex.join(cmd[1:])} (run files: {run_dir})", flush=True)
@@ -121,8 +145,10 @@ def ranking_metric(runs: dict[str, Path], metric: str | None) -> str | None:
     runs (the most common one, should variants differ), else None (nothing to rank by)."""
     if metric is not None:
         if metric.startswith("test/"):
-            raise SystemExit(f"error: --metric {metric}: test metrics never rank (choosing on the test set leaks it); "
-                             f"pass a validation metric such as {metric.replace('test/', 'val/', 1)}")
+            raise SystemExit(
+                f"error: --metric {metric}: test metrics never rank (choosing on the test set leaks it); "
+                f"pass a validation metric such as {metric.replace('test/', 'val/', 1)}"
+            )
         return metric
     monitors = Counter(m for d in runs.values() if (m := read_summary(d).get("monitor")))
     return monitors.most_common(1)[0][0] if monitors else None
@@ -137,7 +163,9 @@ def rank_score(run_dir: Path, metric: str, mode: str) -> float | None:
     return best_value(read_metrics(run_dir).get(metric, []), mode)
 
 
-def rank_rows(rows: list[dict], runs: dict[str, Path], metric: str | None, mode: str | None) -> tuple[str | None, str | None]:
+def rank_rows(
+    rows: list[dict], runs: dict[str, Path], metric: str | None, mode: str | None
+) -> tuple[str | None, str | None]:
     """Sorts ``rows`` in place (best first; unranked, then FAILED last), filling ``rank`` and the
     ranking column ``best <metric>``. Returns the ranking metric and its mode (None: unranked)."""
     ok = {r["variant"]: runs[r["variant"]] for r in rows if r["status"] == "ok"}
@@ -173,7 +201,9 @@ def result_row(name: str, run_dir: Path, seconds: float, rc: int) -> dict:
         row["status"] = "no summary.json"
         return row
     metrics = read_metrics(run_dir)
-    row.update({"params": summary.get("params"), "epochs": summary.get("epochs"), "fit time (s)": summary.get("fit_seconds")})
+    row.update(
+        {"params": summary.get("params"), "epochs": summary.get("epochs"), "fit time (s)": summary.get("fit_seconds")}
+    )
     if "val/acc" in metrics:
         row["best val/acc"] = max(v for _, v in metrics["val/acc"])
     if "train/acc" in metrics:
@@ -182,22 +212,30 @@ def result_row(name: str, run_dir: Path, seconds: float, rc: int) -> dict:
     return row
 
 
-def comparison(rows: list[dict], runs: dict[str, Path], metric: str | None = None,
-               mode: str | None = None) -> tuple[str, str]:
+def comparison(
+    rows: list[dict], runs: dict[str, Path], metric: str | None = None, mode: str | None = None
+) -> tuple[str, str]:
     """Ranks ``rows`` (see ``rank_rows``) and returns ``(sentence saying what ranked them, markdown table)``."""
     metric, mode = rank_rows(rows, runs, metric, mode)
     if metric is None:
-        why = ("the runs monitor no validation metric; pass --metric val/<name> to rank them"
-               if any(r["status"] == "ok" for r in rows) else "no variant finished")
+        why = (
+            "the runs monitor no validation metric; pass --metric val/<name> to rank them"
+            if any(r["status"] == "ok" for r in rows)
+            else "no variant finished"
+        )
         how = f"Not ranked: {why}. Test metrics are shown, never ranked."
         first = ["variant", "status"]
     else:
         better = "lower" if mode == "min" else "higher"
-        how = (f"Ranked by `best {metric}` ({better} is better; the best checkpoint's score where it monitors "
-               f"{metric}, else the best epoch). Test metrics are shown, never ranked.")
+        how = (
+            f"Ranked by `best {metric}` ({better} is better; the best checkpoint's score where it monitors "
+            f"{metric}, else the best epoch). Test metrics are shown, never ranked."
+        )
         first = ["rank", "variant", "status", f"best {metric}"]
-    rest = sorted({k for r in rows for k in r} - set(first) - set(TAIL_COLUMNS) - {"rank"},
-                  key=lambda k: (k.startswith("test/"), k))
+    rest = sorted(
+        {k for r in rows for k in r} - set(first) - set(TAIL_COLUMNS) - {"rank"},
+        key=lambda k: (k.startswith("test/"), k),
+    )
     return how, markdown_table(rows, first + rest + TAIL_COLUMNS)
 
 
@@ -216,8 +254,9 @@ def main(argv: list[str]) -> int:
         rows.append(row)
         shown = ", ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("test/"))
         print(f"[compare] {name}: {row['status']} {shown} ({seconds:.0f}s)", flush=True)
-    (out / "runs.json").write_text(json.dumps(
-        {r["variant"]: {"run_dir": str(runs[r["variant"]]), "status": r["status"]} for r in rows}, indent=2))
+    (out / "runs.json").write_text(
+        json.dumps({r["variant"]: {"run_dir": str(runs[r["variant"]]), "status": r["status"]} for r in rows}, indent=2)
+    )
     how, table = comparison(rows, runs, args.metric or spec.get("metric"), args.mode or spec.get("mode"))
     command = "python cli.py compare " + shlex.join(argv)
     (out / "comparison.md").write_text(f"# {spec['name']}\n\n`{command}`\n\n{how}\n\n{table}\n")

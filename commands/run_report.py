@@ -11,7 +11,21 @@ import yaml
 from callbacks.figures import plt
 
 # Metric names (the part after ``<stage>/``) where lower is better; anything else ranks higher-is-better.
-LOWER_IS_BETTER = ("loss", "nelbo", "recon", "kl", "fid", "error", "err", "l1", "mse", "mae", "rmse", "perplexity", "ppl")
+LOWER_IS_BETTER = (
+    "loss",
+    "nelbo",
+    "recon",
+    "kl",
+    "fid",
+    "error",
+    "err",
+    "l1",
+    "mse",
+    "mae",
+    "rmse",
+    "perplexity",
+    "ppl",
+)
 
 
 def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -52,7 +66,11 @@ def metric_mode(metric: str, run_dir: Path | None = None) -> str:
         if ckpt.get("monitor") == metric and ckpt.get("mode") in ("min", "max"):
             return ckpt["mode"]
     name = metric.rsplit("/", 1)[-1].lower()
-    return "min" if any(name == w or name.startswith(w + "_") or name.endswith("_" + w) for w in LOWER_IS_BETTER) else "max"
+    return (
+        "min"
+        if any(name == w or name.startswith(w + "_") or name.endswith("_" + w) for w in LOWER_IS_BETTER)
+        else "max"
+    )
 
 
 def best_value(points: list[tuple[int, float]], mode: str) -> float | None:

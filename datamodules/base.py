@@ -30,17 +30,34 @@ from typing import Any, ClassVar
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
+from datamodules.splits import (
+    SPLIT_KINDS,
+    SplitKind,
+    canonical_split,
+    ordered_split,
+    seeded_split,
+    split_indices,
+    stratified_split,
+)
+from datamodules.tensor_dataset import dict_collate
 from labcore import log
 from labcore.checkpoints import datamodule_state
 from labcore.errors import DataSourceError, LabError
 from labcore.offline import default_data_dir
-from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
-from datamodules.splits import (SPLIT_KINDS, SplitKind, canonical_split, ordered_split, seeded_split, split_indices,
-                                stratified_split)
-from datamodules.tensor_dataset import dict_collate
 
-__all__ = ["EMBEDDED_DIR", "SPLIT_KINDS", "LabDataModule", "Source", "SplitKind", "canonical_split", "ordered_split",
-           "seeded_split", "split_indices", "stratified_split"]
+__all__ = [
+    "EMBEDDED_DIR",
+    "SPLIT_KINDS",
+    "LabDataModule",
+    "Source",
+    "SplitKind",
+    "canonical_split",
+    "ordered_split",
+    "seeded_split",
+    "split_indices",
+    "stratified_split",
+]
 
 STATE_MARKER = "lab_data"
 
@@ -109,7 +126,9 @@ class LabDataModule(L.LightningDataModule):
         if source not in ("auto", "embedded", "download", "path"):
             raise DataSourceError(f"{self.name}: unknown source {source!r}; use auto, embedded, download or path")
         if split is not None and split not in SPLIT_KINDS:
-            raise LabError(f"{self.name}: unknown split {split!r}; pass --data.init_args.split {' | '.join(SPLIT_KINDS)}")
+            raise LabError(
+                f"{self.name}: unknown split {split!r}; pass --data.init_args.split {' | '.join(SPLIT_KINDS)}"
+            )
         self.source, self.path = source, path
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.split: SplitKind = split or self.default_split
@@ -146,9 +165,12 @@ class LabDataModule(L.LightningDataModule):
             if self.source == "download" and type(self)._download is LabDataModule._download:
                 self._download()  # one line, without probing the network first
             self.resolved_source, self._location = resolve_source(
-                self.name, self.source, self.path, self._full_copy, self._download, self.how_to_get, self.host)
-            log.info(f"{self.name}: source resolved to {self.resolved_source}"
-                     + (f" ({self._location})" if self._location else ""))
+                self.name, self.source, self.path, self._full_copy, self._download, self.how_to_get, self.host
+            )
+            log.info(
+                f"{self.name}: source resolved to {self.resolved_source}"
+                + (f" ({self._location})" if self._location else "")
+            )
         return self.resolved_source, self._location
 
     def prepare_data(self) -> None:
@@ -207,9 +229,14 @@ class LabDataModule(L.LightningDataModule):
         if key not in self.datasets:
             self.setup({"train": "fit", "val": "fit", "test": "test"}.get(key, key))
         train = key == "train" and split == "train"
-        return DataLoader(self.datasets[key], batch_size=self.batch_size if train else self.eval_batch_size,
-                          shuffle=train, num_workers=self.num_workers, collate_fn=dict_collate,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            self.datasets[key],
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            num_workers=self.num_workers,
+            collate_fn=dict_collate,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

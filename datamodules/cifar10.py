@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from datamodules.base import EMBEDDED_DIR
 from datamodules.image_classification import ImageClassificationDataModule
 from datamodules.readers import read_cifar_pickles, read_image_tree
-from datamodules.base import EMBEDDED_DIR
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -19,8 +19,10 @@ class CIFAR10DataModule(ImageClassificationDataModule):
 
     name = "cifar10"
     host = "www.cs.toronto.edu"
-    how_to_get = ("pass --data.init_args.path with torchvision's cifar-10-batches-py folder or a class-folder "
-                  "tree/tarball (e.g. ../shared/data/cifar10_jpg_subset/cifar10_train_first1000perclass.tar.gz)")
+    how_to_get = (
+        "pass --data.init_args.path with torchvision's cifar-10-batches-py folder or a class-folder "
+        "tree/tarball (e.g. ../shared/data/cifar10_jpg_subset/cifar10_train_first1000perclass.tar.gz)"
+    )
     published_mean = (0.4914, 0.4822, 0.4465)
     published_std = (0.2470, 0.2435, 0.2616)
     default_class_names = CIFAR10_CLASSES

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -12,13 +12,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from labcore import log
-from labcore.errors import DataSourceError, LabError
 from datamodules.base import LabDataModule, Source, SplitKind, split_indices
 from datamodules.readers import read_image_files
 from datamodules.samplers import EqualChunks
 from datamodules.splits import seeded_split  # noqa: F401  (re-exported: older code imports it from here)
 from datamodules.tensor_dataset import ImageTensorDataset, dict_collate
+from labcore import log
+from labcore.errors import DataSourceError, LabError
 
 
 def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[list[float], list[float]]:
@@ -26,7 +26,7 @@ def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[list[float], list[
     c = images.shape[1]
     total, sq, count = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
     for start in range(0, len(images), chunk):
-        x = images[start:start + chunk].to(torch.float64).div_(255.0).transpose(0, 1).reshape(c, -1)
+        x = images[start : start + chunk].to(torch.float64).div_(255.0).transpose(0, 1).reshape(c, -1)
         total += x.sum(1)
         sq += (x * x).sum(1)
         count += x.shape[1]
@@ -101,9 +101,17 @@ class ImageClassificationDataModule(LabDataModule):
         from_checkpoint: str | None = None,
         predict_path: str | None = None,
     ) -> None:
-        super().__init__(source=source, path=path, data_dir=data_dir, split=split, split_seed=split_seed,
-                         batch_size=batch_size, eval_batch_size=eval_batch_size or (batch_size if batch_size != "full" else 1000),
-                         num_workers=num_workers, from_checkpoint=from_checkpoint)
+        super().__init__(
+            source=source,
+            path=path,
+            data_dir=data_dir,
+            split=split,
+            split_seed=split_seed,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size or (batch_size if batch_size != "full" else 1000),
+            num_workers=num_workers,
+            from_checkpoint=from_checkpoint,
+        )
         self.save_hyperparameters(ignore=["train_transform"])
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
@@ -136,8 +144,10 @@ class ImageClassificationDataModule(LabDataModule):
         if self.has_state and "class_names" in self.data_state:
             names = list(self.data_state["class_names"])
             if self.classes and self.classes != names:
-                raise LabError(f"{self.name}: --data.init_args.classes {self.classes} differs from the checkpoint's "
-                               f"classes {names}; pass the classes the model was trained on (or none)")
+                raise LabError(
+                    f"{self.name}: --data.init_args.classes {self.classes} differs from the checkpoint's "
+                    f"classes {names}; pass the classes the model was trained on (or none)"
+                )
             return names
         if not self.classes:
             return self.known_class_names()
@@ -146,8 +156,9 @@ class ImageClassificationDataModule(LabDataModule):
         doubled = sorted({c for c in self.classes if self.classes.count(c) > 1})
         if unknown or doubled:
             what = f"unknown classes {unknown}" if unknown else f"classes named twice {doubled}"
-            raise LabError(f"{self.name}: {what} in --data.init_args.classes; the data has {known} "
-                           "(names are case-sensitive)")
+            raise LabError(
+                f"{self.name}: {what} in --data.init_args.classes; the data has {known} (names are case-sensitive)"
+            )
         return list(self.classes)
 
     @property
@@ -173,8 +184,14 @@ class ImageClassificationDataModule(LabDataModule):
         """``num_classes``, ``class_names``, ``input_shape`` and its other forms ``in_channels``,
         ``image_size`` (last side) and ``in_features`` (product)."""
         shape = self.input_shape
-        return {"num_classes": self.num_classes, "class_names": self.class_names, "input_shape": shape,
-                "in_channels": shape[0], "image_size": shape[-1], "in_features": math.prod(shape)}
+        return {
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "input_shape": shape,
+            "in_channels": shape[0],
+            "image_size": shape[-1],
+            "in_features": math.prod(shape),
+        }
 
     def display_normalization(self) -> tuple[Any, Any]:
         return (self.mean, self.std) if self.normalize else (None, None)
@@ -188,8 +205,10 @@ class ImageClassificationDataModule(LabDataModule):
             mean, std = list(self.published_mean), list(self.published_std)
         else:
             mean, std = channel_stats(images)
-            log.info(f"{self.name}: channel mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]} "
-                     f"fitted on the {len(images)} training images")
+            log.info(
+                f"{self.name}: channel mean {[round(m, 4) for m in mean]}, std {[round(s, 4) for s in std]} "
+                f"fitted on the {len(images)} training images"
+            )
         return {"class_names": self.class_names, "input_shape": list(images.shape[1:]), "mean": mean, "std": std}
 
     # --- Lightning hooks ---------------------------------------------------------------------
@@ -230,16 +249,21 @@ class ImageClassificationDataModule(LabDataModule):
         val = splits["val"] if "val" in splits else self._take(pool, parts["val"])
         self.fitted_state(train)
         self._check_shape(train["images"])
-        self.datasets = {s: self._dataset(s, d["images"], d["labels"]) for s, d in
-                         (("train", train), ("val", val), ("test", test))}
-        log.info(f"{self.name}: train {len(self.datasets['train'])}, val {len(self.datasets['val'])}, "
-                 f"test {len(self.datasets['test'])} ({self.resolved_source}, {self.split} split)")
+        self.datasets = {
+            s: self._dataset(s, d["images"], d["labels"]) for s, d in (("train", train), ("val", val), ("test", test))
+        }
+        log.info(
+            f"{self.name}: train {len(self.datasets['train'])}, val {len(self.datasets['val'])}, "
+            f"test {len(self.datasets['test'])} ({self.resolved_source}, {self.split} split)"
+        )
 
     def _check_shape(self, images: Tensor) -> None:
         if list(images.shape[1:]) != self.input_shape:
-            raise LabError(f"{self.name}: the images are {list(images.shape[1:])} but the checkpoint's input shape is "
-                           f"{self.input_shape}; pass data of the shape the model was trained on (e.g. "
-                           "--data.init_args.image_size)")
+            raise LabError(
+                f"{self.name}: the images are {list(images.shape[1:])} but the checkpoint's input shape is "
+                f"{self.input_shape}; pass data of the shape the model was trained on (e.g. "
+                "--data.init_args.image_size)"
+            )
 
     def _setup_predict(self) -> None:
         if "predict" in self.datasets:
@@ -277,8 +301,10 @@ class ImageClassificationDataModule(LabDataModule):
             labels = [self.default_class_names[i] for i in labels.tolist()]
         unknown = sorted(set(labels) - set(names)) if not self.classes else []
         if unknown:
-            raise DataSourceError(f"{self.name}: classes {unknown[:5]} in the data are not among {names[:10]}; "
-                                  "pass --data.init_args.classes, or data with the classes the model was trained on")
+            raise DataSourceError(
+                f"{self.name}: classes {unknown[:5]} in the data are not among {names[:10]}; "
+                "pass --data.init_args.classes, or data with the classes the model was trained on"
+            )
         index = {c: i for i, c in enumerate(names)}
         keep = torch.tensor([c in index for c in labels], dtype=torch.bool)
         ids = torch.tensor([index.get(c, -1) for c in labels], dtype=torch.long)
@@ -293,7 +319,11 @@ class ImageClassificationDataModule(LabDataModule):
             if "train" not in self.datasets:
                 self.setup("fit")
             chunks = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
-            return DataLoader(self.datasets["train"], batch_sampler=EqualChunks(len(self.datasets["train"]), chunks),
-                              num_workers=self.num_workers, collate_fn=dict_collate,
-                              persistent_workers=self.num_workers > 0)
+            return DataLoader(
+                self.datasets["train"],
+                batch_sampler=EqualChunks(len(self.datasets["train"]), chunks),
+                num_workers=self.num_workers,
+                collate_fn=dict_collate,
+                persistent_workers=self.num_workers > 0,
+            )
         return super()._loader(split)

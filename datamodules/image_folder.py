@@ -6,10 +6,10 @@ import tarfile
 from pathlib import Path
 from typing import Literal
 
-from labcore.errors import DataSourceError, LabError
 from datamodules.base import EMBEDDED_DIR
 from datamodules.image_classification import ImageClassificationDataModule
 from datamodules.readers import IMAGE_SUFFIXES, read_image_tree
+from labcore.errors import DataSourceError, LabError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,13 +35,16 @@ class ImageFolderDataModule(ImageClassificationDataModule):
     name = "image_folder"
     how_to_get = "pass --data.init_args.path DIR laid out as DIR/<class>/<image> (optionally under train/ val/ test/)"
 
-    def __init__(self, *args, image_size: int = 32, grayscale: bool = False,
-                 stats: Literal["fit", "imagenet"] = "fit", **kwargs) -> None:
+    def __init__(
+        self, *args, image_size: int = 32, grayscale: bool = False, stats: Literal["fit", "imagenet"] = "fit", **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         if stats not in ("fit", "imagenet"):
             raise LabError(f"image_folder: unknown stats {stats!r}; pass --data.init_args.stats fit or imagenet")
         if stats == "imagenet" and grayscale:
-            raise LabError("image_folder: stats=imagenet needs RGB images; pass --data.init_args.grayscale false or stats fit")
+            raise LabError(
+                "image_folder: stats=imagenet needs RGB images; pass --data.init_args.grayscale false or stats fit"
+            )
         self.image_size = image_size
         self.grayscale = grayscale
         if stats == "imagenet":

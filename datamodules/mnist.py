@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labcore.errors import DataSourceError
+from datamodules.base import EMBEDDED_DIR
 from datamodules.image_classification import ImageClassificationDataModule
 from datamodules.readers import find_file, read_idx
-from datamodules.base import EMBEDDED_DIR
+from labcore.errors import DataSourceError
 
 _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -37,7 +37,9 @@ class MNISTDataModule(ImageClassificationDataModule):
         for split, (img_stem, lbl_stem) in _FILES.items():
             img, lbl = find_file(folder, img_stem), find_file(folder, lbl_stem)
             if img is None or lbl is None:
-                raise DataSourceError(f"mnist: {img_stem}[.gz] / {lbl_stem}[.gz] not found under {folder}; {self.how_to_get}")
+                raise DataSourceError(
+                    f"mnist: {img_stem}[.gz] / {lbl_stem}[.gz] not found under {folder}; {self.how_to_get}"
+                )
             images, labels = read_idx(img), read_idx(lbl)
             if len(images) != len(labels):
                 raise DataSourceError(f"mnist: {img.name} has {len(images)} images but {lbl.name} {len(labels)} labels")

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from datamodules.splits import canonical_split
 from labcore import log
 from labcore.errors import DataSourceError
-from datamodules.splits import canonical_split
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -36,7 +36,7 @@ def read_idx(path: Path) -> torch.Tensor:
     if magic not in (2049, 2051):
         raise DataSourceError(f"{path} is not an IDX file (magic {magic}); expected MNIST's IDX format")
     ndim = magic & 0xFF
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
     return torch.from_numpy(arr.copy())
 
@@ -99,7 +99,9 @@ def read_image_tree(root: Path, mode: str = "RGB", size: int | None = None) -> d
             continue
         grouped[split].append((parts[-2], data))
     if skipped:
-        log.warn(f"{root}: skipped {skipped} images outside the train/ val/ test/ folders (dev/ validation/ valid/ = val)")
+        log.warn(
+            f"{root}: skipped {skipped} images outside the train/ val/ test/ folders (dev/ validation/ valid/ = val)"
+        )
     out = {}
     for split, items in grouped.items():
         images = []
@@ -123,8 +125,10 @@ def read_image_files(path: Path, mode: str, size: tuple[int, int]) -> tuple[torc
     else:
         raise DataSourceError(f"no image or folder at {path}; pass an existing --data.init_args.predict_path")
     if not files:
-        raise DataSourceError(f"no images under {path}; pass --data.init_args.predict_path with image files "
-                              f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DataSourceError(
+            f"no images under {path}; pass --data.init_args.predict_path with image files "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     images = []
     for f in files:
         with Image.open(f) as im:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
-
-import re
 
 import numpy as np
 import torch
@@ -15,10 +14,10 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from labcore import log
-from labcore.errors import DataSourceError
 from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
 from datamodules.readers import IMAGE_SUFFIXES
+from labcore import log
+from labcore.errors import DataSourceError
 
 FOLDER_PAIRS = [("image", "label"), ("images", "masks"), ("images", "labels"), ("image", "mask")]
 
@@ -37,13 +36,19 @@ def find_pairs(root: Path) -> list[tuple[Path, Path]]:
             images = sorted(f for f in (root / img_dir).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
             pairs = [(f, masks[f.stem]) for f in images if f.stem in masks]
             if not pairs:
-                raise DataSourceError(f"segmentation: no image in {root / img_dir} has a mask of the same name in {root / mask_dir}")
+                raise DataSourceError(
+                    f"segmentation: no image in {root / img_dir} has a mask of the same name in {root / mask_dir}"
+                )
             return sorted(pairs, key=lambda p: natural_key(p[0].stem))
-    raise DataSourceError(f"segmentation: no image/ and label/ (or images/ and masks/) folders under {root}; "
-                          "pass --data.init_args.path DIR holding them")
+    raise DataSourceError(
+        f"segmentation: no image/ and label/ (or images/ and masks/) folders under {root}; "
+        "pass --data.init_args.path DIR holding them"
+    )
 
 
-def read_pairs(pairs: list[tuple[Path, Path]], size: int | None, channels: int, threshold: int) -> tuple[Tensor, Tensor]:
+def read_pairs(
+    pairs: list[tuple[Path, Path]], size: int | None, channels: int, threshold: int
+) -> tuple[Tensor, Tensor]:
     mode = "L" if channels == 1 else "RGB"
     images, masks = [], []
     for img_path, mask_path in pairs:
@@ -72,8 +77,15 @@ class JointTransform:
     """torchvision v2 ops on ``(tv_tensors.Image, tv_tensors.Mask)``: masks get nearest-neighbour
     resampling, the image bilinear, and both the same random parameters."""
 
-    def __init__(self, crop_size: int | None, flips: bool, rot90: bool, elastic_p: float,
-                 elastic_alpha: float = 34.0, elastic_sigma: float = 4.0) -> None:
+    def __init__(
+        self,
+        crop_size: int | None,
+        flips: bool,
+        rot90: bool,
+        elastic_p: float,
+        elastic_alpha: float = 34.0,
+        elastic_sigma: float = 4.0,
+    ) -> None:
         ops: list[Any] = []
         if crop_size:
             ops.append(v2.RandomCrop(crop_size))
@@ -96,8 +108,15 @@ class SegmentationDataset(Dataset):
     """uint8 images and {0, 1} masks in memory -> ``{"image": standardised float, "mask": float}``.
     ``repeats``: each image appears that many times per epoch (with fresh random transforms)."""
 
-    def __init__(self, images: Tensor, masks: Tensor, mean: float, std: float,
-                 transform: JointTransform | None = None, repeats: int = 1) -> None:
+    def __init__(
+        self,
+        images: Tensor,
+        masks: Tensor,
+        mean: float,
+        std: float,
+        transform: JointTransform | None = None,
+        repeats: int = 1,
+    ) -> None:
         self.images, self.masks, self.mean, self.std = images, masks, mean, std
         self.transform, self.repeats = transform, repeats
 
@@ -139,16 +158,40 @@ class SegmentationFolderDataModule(LabDataModule):
     how_to_get = "pass --data.init_args.path DIR with image/ and label/ (or images/ and masks/) folders"
     default_split = "ordered"
 
-    def __init__(self, source: Source = "auto", path: str | None = None, image_size: int | None = None,
-                 channels: int = 1, crop_size: int | None = None, flips: bool = True, rot90: bool = True,
-                 elastic_p: float = 0.0, mask_threshold: int = 127, invert_masks: bool = False,
-                 val_fraction: float = 0.15, test_fraction: float = 0.15, split: SplitKind | None = None,
-                 split_seed: int = 0, batch_size: int = 4, eval_batch_size: int = 1, repeats: int = 1,
-                 num_workers: int = 0, from_checkpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        source: Source = "auto",
+        path: str | None = None,
+        image_size: int | None = None,
+        channels: int = 1,
+        crop_size: int | None = None,
+        flips: bool = True,
+        rot90: bool = True,
+        elastic_p: float = 0.0,
+        mask_threshold: int = 127,
+        invert_masks: bool = False,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split: SplitKind | None = None,
+        split_seed: int = 0,
+        batch_size: int = 4,
+        eval_batch_size: int = 1,
+        repeats: int = 1,
+        num_workers: int = 0,
+        from_checkpoint: str | None = None,
+    ) -> None:
         if source == "download":
             raise DataSourceError(f"segmentation: no download available; {self.how_to_get}")
-        super().__init__(source=source, path=path, split=split, split_seed=split_seed, batch_size=batch_size,
-                         eval_batch_size=eval_batch_size, num_workers=num_workers, from_checkpoint=from_checkpoint)
+        super().__init__(
+            source=source,
+            path=path,
+            split=split,
+            split_seed=split_seed,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            from_checkpoint=from_checkpoint,
+        )
         self.save_hyperparameters()
         self.image_size, self.channels, self.crop_size = image_size, channels, crop_size
         self.transform = JointTransform(crop_size, flips, rot90, elastic_p)
@@ -174,7 +217,9 @@ class SegmentationFolderDataModule(LabDataModule):
         return {"mean": float(x.mean()), "std": float(x.std().clamp_min(1e-3))}
 
     def setup(self, stage: str | None = None) -> None:
-        if all(s in self.datasets for s in ("train", "val", "test")) or (stage in ("test", "predict") and "test" in self.datasets):
+        if all(s in self.datasets for s in ("train", "val", "test")) or (
+            stage in ("test", "predict") and "test" in self.datasets
+        ):
             return
         source, location = self.resolve()
         root = EMBEDDED_DIR / "isbi2012_membrane" if source == "embedded" else location
@@ -183,18 +228,28 @@ class SegmentationFolderDataModule(LabDataModule):
         if hp.invert_masks:
             masks = 1 - masks
         if self.crop_size and min(images.shape[-2:]) < self.crop_size:
-            raise DataSourceError(f"segmentation: crop_size {self.crop_size} exceeds the images {tuple(images.shape[-2:])}; "
-                                  "pass a smaller --data.init_args.crop_size")
-        idx = split_indices(len(images), {"test": hp.test_fraction, "val": hp.val_fraction}, self.split, self.split_seed)
+            raise DataSourceError(
+                f"segmentation: crop_size {self.crop_size} exceeds the images {tuple(images.shape[-2:])}; "
+                "pass a smaller --data.init_args.crop_size"
+            )
+        idx = split_indices(
+            len(images), {"test": hp.test_fraction, "val": hp.val_fraction}, self.split, self.split_seed
+        )
         if len(idx["train"]) == 0 or len(idx["val"]) == 0:
-            raise DataSourceError(f"segmentation: {len(images)} pairs are too few for the val/test fractions; add data or lower them")
+            raise DataSourceError(
+                f"segmentation: {len(images)} pairs are too few for the val/test fractions; add data or lower them"
+            )
         self.indices = idx
         self.fitted_state(images[idx["train"]])
         mean, std = self.mean, self.std
         self.datasets = {
-            "train": SegmentationDataset(images[idx["train"]], masks[idx["train"]], mean, std, self.transform, hp.repeats),
+            "train": SegmentationDataset(
+                images[idx["train"]], masks[idx["train"]], mean, std, self.transform, hp.repeats
+            ),
             "val": SegmentationDataset(images[idx["val"]], masks[idx["val"]], mean, std),
             "test": SegmentationDataset(images[idx["test"]], masks[idx["test"]], mean, std),
         }
-        log.info(f"segmentation: train {len(idx['train'])} (x{hp.repeats}), val {len(idx['val'])}, "
-                 f"test {len(idx['test'])} images of {tuple(images.shape[1:])} ({source}, {self.split} split)")
+        log.info(
+            f"segmentation: train {len(idx['train'])} (x{hp.repeats}), val {len(idx['val'])}, "
+            f"test {len(idx['test'])} images of {tuple(images.shape[1:])} ({source}, {self.split} split)"
+        )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from labcore.errors import DataSourceError
-from labcore.offline import default_data_dir, network_available
+from labcore.offline import network_available
 
 Source = Literal["auto", "embedded", "download", "path"]
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
@@ -54,7 +55,7 @@ def resolve_source(
     if network_available(host):
         try:
             return "download", download()
-        except Exception as err:  # any downloader failure falls back, loudly
+        except Exception as err:  # noqa: BLE001 - any downloader failure falls back to embedded, loudly
             rank_zero_warn(f"[dl-labs] {name}: download failed ({err}); falling back to embedded data")
     rank_zero_warn(
         f"[dl-labs] {name}: NO FULL DATA SET FOUND, using the small EMBEDDED sample. "

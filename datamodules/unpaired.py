@@ -19,10 +19,19 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from datamodules.base import (
+    EMBEDDED_DIR,
+    LabDataModule,
+    Source,
+    SplitKind,
+    canonical_split,
+    seeded_split,
+    split_indices,
+)
+from datamodules.readers import IMAGE_SUFFIXES, find_file, read_idx
 from labcore import log
 from labcore.errors import DataSourceError
-from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, canonical_split, seeded_split, split_indices
-from datamodules.readers import IMAGE_SUFFIXES, find_file, read_idx
+
 
 def invert(x: Tensor) -> Tensor:
     """Colour inversion of an image in [-1, 1]."""
@@ -35,7 +44,9 @@ MAPPINGS = {"invert": invert}
 def read_folder(folder: Path, size: int, mode: str) -> Tensor:
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
     if not files:
-        raise DataSourceError(f"unpaired: no images in {folder}; pass --data.init_args.path DIR with trainA/ trainB/ testA/ testB/")
+        raise DataSourceError(
+            f"unpaired: no images in {folder}; pass --data.init_args.path DIR with trainA/ trainB/ testA/ testB/"
+        )
     arrays = []
     for f in files:
         with Image.open(f) as im:
@@ -95,17 +106,39 @@ class UnpairedImageDataModule(LabDataModule):
     how_to_get = "pass --data.init_args.path DIR with trainA/ trainB/ testA/ testB/ (horse2zebra layout)"
     optional_model_info = frozenset({"input_shape", "in_channels"})
 
-    def __init__(self, source: Source = "auto", path: str | None = None, image_size: int | None = None,
-                 grayscale: bool | None = None, known_mapping: str | None = None, batch_size: int = 1,
-                 eval_batch_size: int | None = None, val_fraction: float = 0.1, split: SplitKind | None = None,
-                 split_seed: int = 0, max_train_samples: int | None = None, flip: bool = True, num_workers: int = 0,
-                 from_checkpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        source: Source = "auto",
+        path: str | None = None,
+        image_size: int | None = None,
+        grayscale: bool | None = None,
+        known_mapping: str | None = None,
+        batch_size: int = 1,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.1,
+        split: SplitKind | None = None,
+        split_seed: int = 0,
+        max_train_samples: int | None = None,
+        flip: bool = True,
+        num_workers: int = 0,
+        from_checkpoint: str | None = None,
+    ) -> None:
         if source == "download":
             raise DataSourceError(f"unpaired: no download available; {self.how_to_get}")
         if known_mapping is not None and known_mapping not in MAPPINGS:
-            raise DataSourceError(f"unpaired: unknown known_mapping {known_mapping!r}; use one of {sorted(MAPPINGS)} or null")
-        super().__init__(source=source, path=path, split=split, split_seed=split_seed, batch_size=batch_size,
-                         eval_batch_size=eval_batch_size, num_workers=num_workers, from_checkpoint=from_checkpoint)
+            raise DataSourceError(
+                f"unpaired: unknown known_mapping {known_mapping!r}; use one of {sorted(MAPPINGS)} or null"
+            )
+        super().__init__(
+            source=source,
+            path=path,
+            split=split,
+            split_seed=split_seed,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            from_checkpoint=from_checkpoint,
+        )
         self.save_hyperparameters()
         self.val_fraction, self.max_train_samples, self.flip = val_fraction, max_train_samples, flip
         embedded = source == "embedded" or (source == "auto" and not path)
@@ -130,8 +163,13 @@ class UnpairedImageDataModule(LabDataModule):
         train = read_idx(find_file(folder, "train-images-idx3-ubyte")).unsqueeze(1)
         test = read_idx(find_file(folder, "t10k-images-idx3-ubyte")).unsqueeze(1)
         if self.image_size != 28:
-            train, test = (torch.nn.functional.interpolate(x.float(), size=self.image_size, mode="bilinear")
-                           .round().clamp(0, 255).to(torch.uint8) for x in (train, test))
+            train, test = (
+                torch.nn.functional.interpolate(x.float(), size=self.image_size, mode="bilinear")
+                .round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+                for x in (train, test)
+            )
         half, rest = seeded_split(len(train), [0.5], self.split_seed)
         t_half = len(test) // 2
         return {"train": (train[half], 255 - train[rest]), "test": (test[:t_half], 255 - test[t_half:])}
@@ -181,5 +219,7 @@ class UnpairedImageDataModule(LabDataModule):
         ta, tb = (ta[:k], tb[:k]) if k else (ta, tb)
         self.datasets["train"] = UnpairedDataset(train_a[ta], train_b[tb], True, self.flip, self.mapping)
         self.datasets["val"] = UnpairedDataset(val_a, val_b, False, False, self.mapping)
-        log.info(f"unpaired: train A {len(ta)} / B {len(tb)}, val {len(val_a)} / {len(val_b)}, "
-                 f"test {len(test_a)} / {len(test_b)} ({source}, mapping {self.mapping or 'unknown'})")
+        log.info(
+            f"unpaired: train A {len(ta)} / B {len(tb)}, val {len(val_a)} / {len(val_b)}, "
+            f"test {len(test_a)} / {len(test_b)} ({source}, mapping {self.mapping or 'unknown'})"
+        )

@@ -30,17 +30,27 @@ class DenoisingAutoencoder(SharedStep, LabTask):
     prediction_kind = "images"
     prediction_grid_key = "denoised"
 
-    def __init__(self, net: nn.Module, optimizer: OptimizerCallable = torch.optim.Adam,
-                 lr_scheduler: LRSchedulerCallable | None = None, input_key: str = "noisy",
-                 target_key: str = "image") -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        input_key: str = "noisy",
+        target_key: str = "image",
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"])
         self.net, self.optimizer, self.lr_scheduler = net, optimizer, lr_scheduler
 
         def metrics(prefix: str, postfix: str | None = None) -> MetricCollection:
-            return MetricCollection({"psnr": PeakSignalNoiseRatio(data_range=1.0),
-                                     "ssim": StructuralSimilarityIndexMeasure(data_range=1.0)},
-                                    prefix=prefix, postfix=postfix)
+            return MetricCollection(
+                {
+                    "psnr": PeakSignalNoiseRatio(data_range=1.0),
+                    "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+                },
+                prefix=prefix,
+                postfix=postfix,
+            )
 
         self.train_metrics = metrics("train/")
         self.val_metrics, self.val_noisy = metrics("val/"), metrics("val/", "_noisy")
@@ -73,5 +83,6 @@ class DenoisingAutoencoder(SharedStep, LabTask):
         return {"denoising": {"noisy": noisy, "denoised": self(noisy), "clean": batch[self.hparams.target_key]}}
 
     def configure_optimizers(self) -> Any:
-        return build_optimizers(self.parameters(), self.optimizer, self.lr_scheduler, "epoch", "val/loss",
-                                self.trainer.max_epochs)
+        return build_optimizers(
+            self.parameters(), self.optimizer, self.lr_scheduler, "epoch", "val/loss", self.trainer.max_epochs
+        )

@@ -11,10 +11,10 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from labcore.checkpoints import load_net_weights
-from labcore.errors import LabError
 from lab_modules.optim import build_optimizers
 from lab_modules.task import LabTask
+from labcore.checkpoints import load_net_weights
+from labcore.errors import LabError
 
 
 class Classifier(LabTask):
@@ -74,8 +74,10 @@ class Classifier(LabTask):
 
         def metrics(stage: str) -> MetricCollection:
             return MetricCollection(
-                {"acc": MulticlassAccuracy(num_classes, average="micro"),
-                 "f1": MulticlassF1Score(num_classes, average="macro")},
+                {
+                    "acc": MulticlassAccuracy(num_classes, average="micro"),
+                    "f1": MulticlassF1Score(num_classes, average="macro"),
+                },
                 prefix=f"{stage}/",
             )
 
@@ -107,7 +109,9 @@ class Classifier(LabTask):
             # the epoch mean is kept here and the step value is logged only when the loggers write.
             self.train_loss.update(loss.detach(), weight=target.shape[0])
             if self._loggers_write_this_step():
-                self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0])
+                self.log(
+                    "train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0]
+                )
         else:
             metrics = getattr(self, f"{stage}_metrics")
             metrics.update(preds, target)
@@ -138,8 +142,10 @@ class Classifier(LabTask):
         if logits.dim() == 2 and logits.shape[-1] == 1:
             return logits[:, 0]
         if logits.dim() != 1:
-            raise LabError(f"binary mode needs one logit per example, the net gives shape {tuple(logits.shape)}; "
-                           f"set the net's output to 1 (e.g. binary: true) or the model's binary: false")
+            raise LabError(
+                f"binary mode needs one logit per example, the net gives shape {tuple(logits.shape)}; "
+                f"set the net's output to 1 (e.g. binary: true) or the model's binary: false"
+            )
         return logits
 
     def probabilities(self, logits: Tensor) -> Tensor:
@@ -184,11 +190,21 @@ class Classifier(LabTask):
         self.test_confmat.reset()
 
     def configure_optimizers(self) -> Any:
-        steps = self.trainer.estimated_stepping_batches if self.hparams.scheduler_interval == "step" else self.trainer.max_epochs
+        steps = (
+            self.trainer.estimated_stepping_batches
+            if self.hparams.scheduler_interval == "step"
+            else self.trainer.max_epochs
+        )
         # Only trainable parameters: frozen ones join later as param groups (callbacks.PhasedFinetuning).
         params = [p for p in self.parameters() if p.requires_grad]
-        return build_optimizers(params, self.optimizer, self.lr_scheduler,
-                                self.hparams.scheduler_interval, self.hparams.scheduler_monitor, steps)
+        return build_optimizers(
+            params,
+            self.optimizer,
+            self.lr_scheduler,
+            self.hparams.scheduler_interval,
+            self.hparams.scheduler_monitor,
+            steps,
+        )
 
 
 def _accepted_inputs(net: nn.Module) -> set[str] | None:

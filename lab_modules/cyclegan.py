@@ -62,9 +62,18 @@ class CycleGAN(LabTask):
     prediction_kind = "images"
     prediction_grid_key = "fake_b"
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, optimizer_g: OptimizerCallable | None = None,
-                 optimizer_d: OptimizerCallable | None = None, lambda_cycle: float = 10.0, lambda_identity: float = 5.0,
-                 pool_size: int = 50, n_epochs_constant: int | None = None, n_epochs_decay: int | None = None) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        optimizer_g: OptimizerCallable | None = None,
+        optimizer_d: OptimizerCallable | None = None,
+        lambda_cycle: float = 10.0,
+        lambda_identity: float = 5.0,
+        pool_size: int = 50,
+        n_epochs_constant: int | None = None,
+        n_epochs_decay: int | None = None,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["generator", "discriminator"])
         self.automatic_optimization = False
@@ -72,8 +81,9 @@ class CycleGAN(LabTask):
         self.d_a, self.d_b = discriminator, _fresh_copy(discriminator)
         self.optimizer_g, self.optimizer_d = optimizer_g or _adam, optimizer_d or _adam
         self.pool_a, self.pool_b = ImagePool(pool_size), ImagePool(pool_size)
-        self.psnr = nn.ModuleDict({f"{s}_{d}": PeakSignalNoiseRatio(data_range=1.0)
-                                   for s in ("val", "test") for d in ("ab", "ba")})
+        self.psnr = nn.ModuleDict(
+            {f"{s}_{d}": PeakSignalNoiseRatio(data_range=1.0) for s in ("val", "test") for d in ("ab", "ba")}
+        )
 
     def forward(self, image_a: Tensor) -> Tensor:
         """A -> B translation, images in [-1, 1]."""
@@ -92,7 +102,11 @@ class CycleGAN(LabTask):
         fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
         loss_gan = self._lsgan(self.d_b(fake_b), True) + self._lsgan(self.d_a(fake_a), True)
         loss_cycle = F.l1_loss(self.g_ba(fake_b), real_a) + F.l1_loss(self.g_ab(fake_a), real_b)
-        loss_idt = (F.l1_loss(self.g_ba(real_a), real_a) + F.l1_loss(self.g_ab(real_b), real_b)) if hp.lambda_identity else real_a.new_zeros(())
+        loss_idt = (
+            (F.l1_loss(self.g_ba(real_a), real_a) + F.l1_loss(self.g_ab(real_b), real_b))
+            if hp.lambda_identity
+            else real_a.new_zeros(())
+        )
         loss_g = loss_gan + hp.lambda_cycle * loss_cycle + hp.lambda_identity * loss_idt
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
@@ -110,9 +124,15 @@ class CycleGAN(LabTask):
         self.untoggle_optimizer(opt_d)
 
         n = real_a.shape[0]
-        self.log_dict({"train/g_loss": loss_g, "train/d_loss": loss_d}, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log_dict({"train/g_gan": loss_gan, "train/cycle_l1": loss_cycle, "train/identity_l1": loss_idt},
-                      on_step=False, on_epoch=True, batch_size=n)
+        self.log_dict(
+            {"train/g_loss": loss_g, "train/d_loss": loss_d}, on_step=True, on_epoch=True, prog_bar=True, batch_size=n
+        )
+        self.log_dict(
+            {"train/g_gan": loss_gan, "train/cycle_l1": loss_cycle, "train/identity_l1": loss_idt},
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+        )
 
     def on_train_epoch_end(self) -> None:
         for sched in self.lr_schedulers():
@@ -154,8 +174,10 @@ class CycleGAN(LabTask):
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         out = {}
-        for src, (g, g_back, key, tkey) in {"a_to_b_to_a": (self.g_ab, self.g_ba, "image_a", "target_ab"),
-                                            "b_to_a_to_b": (self.g_ba, self.g_ab, "image_b", "target_ba")}.items():
+        for src, (g, g_back, key, tkey) in {
+            "a_to_b_to_a": (self.g_ab, self.g_ba, "image_a", "target_ab"),
+            "b_to_a_to_b": (self.g_ba, self.g_ab, "image_b", "target_ba"),
+        }.items():
             x = batch[key]
             fake = g(x)
             a, b = ("A", "B") if key == "image_a" else ("B", "A")
@@ -172,4 +194,7 @@ class CycleGAN(LabTask):
         n_const = self.hparams.n_epochs_constant if self.hparams.n_epochs_constant is not None else total // 2
         n_decay = self.hparams.n_epochs_decay if self.hparams.n_epochs_decay is not None else total - n_const
         decay = LinearDecay(n_const, n_decay)
-        return [opt_g, opt_d], [torch.optim.lr_scheduler.LambdaLR(opt_g, decay), torch.optim.lr_scheduler.LambdaLR(opt_d, decay)]
+        return [opt_g, opt_d], [
+            torch.optim.lr_scheduler.LambdaLR(opt_g, decay),
+            torch.optim.lr_scheduler.LambdaLR(opt_d, decay),
+        ]

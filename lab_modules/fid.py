@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from lab_modules.nets.mnist_features import MNISTFeatureNet
 from labcore.checkpoints import prefixed_weights, read_checkpoint
 from labcore.errors import LabError
-from lab_modules.nets.mnist_features import MNISTFeatureNet
 
 DEFAULT_FEATURES = Path(__file__).parent / "assets" / "mnist_feature_cnn.pt"
 HOW = "train one with configs/labs/generative/mnist_fid_cnn.yaml and pass its checkpoint"

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
-from labcore.errors import LabError
 from lab_modules.fid import load_feature_net, mnist_fid
 from lab_modules.task import LabTask
+from labcore.errors import LabError
 
 
 def _adam(params, lr: float = 2e-4) -> torch.optim.Optimizer:
@@ -62,7 +62,9 @@ class GAN(LabTask):
         noise = torch.randn(n_fixed, self.latent_dim, generator=torch.Generator().manual_seed(0))
         self.register_buffer("fixed_noise", noise)
         if fid and input_shape is not None and list(input_shape) != [1, 28, 28]:
-            raise LabError(f"gan: MNIST-FID needs 1x28x28 images, the data has {input_shape}; pass --model.init_args.fid false")
+            raise LabError(
+                f"gan: MNIST-FID needs 1x28x28 images, the data has {input_shape}; pass --model.init_args.fid false"
+            )
         self.val_fid = mnist_fid(load_feature_net(fid_classifier)) if fid else None
         self.test_fid = mnist_fid(load_feature_net(fid_classifier)) if fid else None
 
@@ -93,8 +95,10 @@ class GAN(LabTask):
         fake = self.generator(self._noise(n))
 
         d_real, d_fake = self.discriminator(real), self.discriminator(fake.detach())
-        loss_d = 0.5 * (F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, self.hparams.real_label))
-                        + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        loss_d = 0.5 * (
+            F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, self.hparams.real_label))
+            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        )
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         opt_d.step()
@@ -105,9 +109,15 @@ class GAN(LabTask):
         self.manual_backward(loss_g)
         opt_g.step()
 
-        self.log_dict({"train/d_loss": loss_d, "train/g_loss": loss_g}, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log_dict({"train/d_real": torch.sigmoid(d_real).mean(), "train/d_fake": torch.sigmoid(d_fake).mean()},
-                      on_step=False, on_epoch=True, batch_size=n)
+        self.log_dict(
+            {"train/d_loss": loss_d, "train/g_loss": loss_g}, on_step=True, on_epoch=True, prog_bar=True, batch_size=n
+        )
+        self.log_dict(
+            {"train/d_real": torch.sigmoid(d_real).mean(), "train/d_fake": torch.sigmoid(d_fake).mean()},
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+        )
 
     def _fid_step(self, batch: dict[str, Tensor], batch_idx: int, metric, name: str) -> None:
         if metric is None:

@@ -11,10 +11,13 @@ class LinearWarmupDecay(LambdaLR):
     (transformers' ``get_linear_schedule_with_warmup``). ``total_steps`` is filled from the
     trainer when left unset (``lab_modules.optim``)."""
 
-    def __init__(self, optimizer: Optimizer, total_steps: int | None = None, warmup_fraction: float = 0.1,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: Optimizer, total_steps: int | None = None, warmup_fraction: float = 0.1, last_epoch: int = -1
+    ) -> None:
         if not total_steps:
-            raise ValueError("LinearWarmupDecay needs total_steps (filled from the trainer with scheduler_interval: step)")
+            raise ValueError(
+                "LinearWarmupDecay needs total_steps (filled from the trainer with scheduler_interval: step)"
+            )
         warmup = max(1, int(round(warmup_fraction * total_steps)))
 
         def factor(step: int) -> float:

@@ -34,10 +34,19 @@ class Segmenter(SharedStep, LabTask):
     prediction_kind = "images"
     prediction_grid_key = "mask"
 
-    def __init__(self, net: nn.Module, optimizer: OptimizerCallable = torch.optim.Adam,
-                 lr_scheduler: LRSchedulerCallable | None = None, scheduler_interval: str = "epoch",
-                 dice_weight: float = 1.0, bce_weight: float = 1.0, threshold: float = 0.5,
-                 tile_size: int | None = None, tile_overlap: int = 32, pad_multiple: int = 32) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "epoch",
+        dice_weight: float = 1.0,
+        bce_weight: float = 1.0,
+        threshold: float = 0.5,
+        tile_size: int | None = None,
+        tile_overlap: int = 32,
+        pad_multiple: int = 32,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"])
         self.net, self.optimizer, self.lr_scheduler = net, optimizer, lr_scheduler
@@ -45,8 +54,10 @@ class Segmenter(SharedStep, LabTask):
         self.bce_loss = smp.losses.SoftBCEWithLogitsLoss()
 
         def metrics(stage: str) -> MetricCollection:
-            return MetricCollection({"dice": BinaryF1Score(threshold=threshold),
-                                     "iou": BinaryJaccardIndex(threshold=threshold)}, prefix=f"{stage}/")
+            return MetricCollection(
+                {"dice": BinaryF1Score(threshold=threshold), "iou": BinaryJaccardIndex(threshold=threshold)},
+                prefix=f"{stage}/",
+            )
 
         self.train_metrics, self.val_metrics, self.test_metrics = metrics("train"), metrics("val"), metrics("test")
 
@@ -82,8 +93,13 @@ class Segmenter(SharedStep, LabTask):
         lo = image.amin(dim=(1, 2, 3), keepdim=True)
         hi = image.amax(dim=(1, 2, 3), keepdim=True)
         prob = torch.sigmoid(self(image))
-        return {"triplets": {"image": (image - lo) / (hi - lo).clamp_min(1e-6), "truth": batch["mask"],
-                             "prediction": (prob > self.hparams.threshold).float()}}
+        return {
+            "triplets": {
+                "image": (image - lo) / (hi - lo).clamp_min(1e-6),
+                "truth": batch["mask"],
+                "prediction": (prob > self.hparams.threshold).float(),
+            }
+        }
 
     def configure_optimizers(self) -> Any:
         interval = self.hparams.scheduler_interval

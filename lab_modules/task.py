@@ -81,7 +81,9 @@ def resolve_monitor(model: Any, monitor: str | None, mode: str, where: str) -> t
         return task_monitor, task_mode if mode == AUTO else mode
     if mode == AUTO:
         if monitor is not None and monitor != task_monitor:
-            raise LabError(f"{where}: monitor {monitor} is not the task's metric ({task_monitor}); "
-                           f"set its mode to min or max (--{where}.mode)")
+            raise LabError(
+                f"{where}: monitor {monitor} is not the task's metric ({task_monitor}); "
+                f"set its mode to min or max (--{where}.mode)"
+            )
         return monitor, task_mode
     return monitor, mode

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,8 +25,9 @@ def padded_call(fn: Callable[[Tensor], Tensor], image: Tensor, multiple: int) ->
     return fn(image)[..., :h, :w]
 
 
-def sliding_window(fn: Callable[[Tensor], Tensor], image: Tensor, tile: int, overlap: int = 32,
-                   multiple: int = 32) -> Tensor:
+def sliding_window(
+    fn: Callable[[Tensor], Tensor], image: Tensor, tile: int, overlap: int = 32, multiple: int = 32
+) -> Tensor:
     """Average of ``fn`` over ``tile`` x ``tile`` windows with ``overlap`` pixels of overlap,
     covering the whole image (the last window is aligned with the border)."""
     n, _, h, w = image.shape
@@ -35,10 +36,10 @@ def sliding_window(fn: Callable[[Tensor], Tensor], image: Tensor, tile: int, ove
     count = torch.zeros(1, 1, h, w, device=image.device)
     for top in _starts(h, tile, stride):
         for left in _starts(w, tile, stride):
-            patch = image[..., top:top + tile, left:left + tile]
+            patch = image[..., top : top + tile, left : left + tile]
             pred = padded_call(fn, patch, multiple)
             if out is None:
                 out = image.new_zeros(n, pred.shape[1], h, w)
-            out[..., top:top + tile, left:left + tile] += pred
-            count[..., top:top + tile, left:left + tile] += 1
+            out[..., top : top + tile, left : left + tile] += pred
+            count[..., top : top + tile, left : left + tile] += 1
     return out / count

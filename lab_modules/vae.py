@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from labcore.errors import LabError
 from lab_modules.optim import build_optimizers
 from lab_modules.shared_step import SharedStep
 from lab_modules.task import LabTask
+from labcore.errors import LabError
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -56,9 +56,15 @@ class VAE(SharedStep, LabTask):
     prediction_kind = "images"
     prediction_grid_key = "samples"
 
-    def __init__(self, net: nn.Module, optimizer: OptimizerCallable = torch.optim.Adam,
-                 lr_scheduler: LRSchedulerCallable | None = None, beta: float = 1.0, kl_warmup_epochs: int = 0,
-                 elbo_samples: int = 1) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        beta: float = 1.0,
+        kl_warmup_epochs: int = 0,
+        elbo_samples: int = 1,
+    ) -> None:
         super().__init__()
         if elbo_samples < 1:
             raise LabError(f"vae: elbo_samples={elbo_samples}; pass --model.init_args.elbo_samples 1 or more")
@@ -126,5 +132,6 @@ class VAE(SharedStep, LabTask):
         return {"reconstructions": {"input": x, "reconstruction": self.decode(mu)}}
 
     def configure_optimizers(self) -> Any:
-        return build_optimizers(self.parameters(), self.optimizer, self.lr_scheduler, "epoch", "val/nelbo",
-                                self.trainer.max_epochs)
+        return build_optimizers(
+            self.parameters(), self.optimizer, self.lr_scheduler, "epoch", "val/nelbo", self.trainer.max_epochs
+        )

@@ -19,8 +19,10 @@ def read_checkpoint(path: str | Path, option: str = "--ckpt_path") -> dict[str, 
         raise LabError(f"no checkpoint at {p}; pass an existing {option}")
     try:
         return torch.load(p, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # a truncated file, or not a torch file at all
-        raise LabError(f"{p} is not a readable checkpoint ({type(err).__name__}); pass a Lightning .ckpt to {option}") from None
+    except Exception as err:  # noqa: BLE001 - truncated, not a torch file, or objects weights_only refuses
+        raise LabError(
+            f"{p} is not a readable checkpoint ({type(err).__name__}); pass a Lightning .ckpt to {option}"
+        ) from None
 
 
 def prefixed_weights(state: dict[str, torch.Tensor], prefix: str = "net.") -> dict[str, torch.Tensor]:
@@ -40,8 +42,10 @@ def load_net_weights(module: nn.Module, path: str | Path, prefix: str = "net.", 
     unexpected = [k for k in state if k not in own]
     reshaped = [k for k in state if k in own and state[k].shape != own[k].shape]
     if missing or unexpected or reshaped:
-        raise LabError(f"{path} does not fit this net (missing {missing[:3]}, unexpected {unexpected[:3]}, "
-                       f"other shapes {reshaped[:3]}); pass a checkpoint of the same net and data to {option}")
+        raise LabError(
+            f"{path} does not fit this net (missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"other shapes {reshaped[:3]}); pass a checkpoint of the same net and data to {option}"
+        )
     module.load_state_dict(state)
 
 

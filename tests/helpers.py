@@ -12,10 +12,24 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB_CONFIGS = sorted((ROOT / "configs" / "labs").rglob("*.yaml"))
 
 # Tiny limits for smoke runs of a lab config through the CLI.
-TINY = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
-        "--trainer.limit_test_batches", "1", "--trainer.limit_predict_batches", "1",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.num_sanity_val_steps", "0"]
+TINY = [
+    "--trainer.max_epochs",
+    "1",
+    "--trainer.limit_train_batches",
+    "2",
+    "--trainer.limit_val_batches",
+    "1",
+    "--trainer.limit_test_batches",
+    "1",
+    "--trainer.limit_predict_batches",
+    "1",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--trainer.enable_model_summary",
+    "false",
+    "--trainer.num_sanity_val_steps",
+    "0",
+]
 
 
 def cli(*args: str, runs_dir: Path | None = None, lab: str | None = None) -> Path | None:

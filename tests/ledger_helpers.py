@@ -11,8 +11,14 @@ from torch.utils.data import DataLoader
 from tests.helpers import ROOT
 
 LABS = ROOT / "configs" / "labs"
-QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-         "--trainer.num_sanity_val_steps", "0"]
+QUIET = [
+    "--trainer.enable_progress_bar",
+    "false",
+    "--trainer.enable_model_summary",
+    "false",
+    "--trainer.num_sanity_val_steps",
+    "0",
+]
 
 
 def lab(config: Path | str, *args: str, runs_dir: Path, configs: list[Path | str] | None = None):

@@ -35,8 +35,18 @@ def test_resume_from_last_checkpoint(tmp_path):
     last = first / "checkpoints" / "last.ckpt"
     ckpt = torch.load(last, weights_only=True)  # our checkpoints load without unpickling code
     assert ckpt["epoch"] == 0 and ckpt["global_step"] == 2
-    resumed = cli("fit", "--config", MNIST, *TINY, "--trainer.max_epochs", "2", "--ckpt_path", str(last),
-                  runs_dir=tmp_path, lab="r")
+    resumed = cli(
+        "fit",
+        "--config",
+        MNIST,
+        *TINY,
+        "--trainer.max_epochs",
+        "2",
+        "--ckpt_path",
+        str(last),
+        runs_dir=tmp_path,
+        lab="r",
+    )
     s = summary(resumed)
     assert s["epochs"] == 2 and s["global_step"] == 4, s  # continued, not restarted
     assert ckpt["hyper_parameters"]["class_names"] == [str(d) for d in range(10)]
@@ -44,11 +54,21 @@ def test_resume_from_last_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_print_config_round_trip(tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fit", "--config", MNIST, "--print_config"],
-                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "fit", "--config", MNIST, "--print_config"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
     (tmp_path / "printed.yaml").write_text(out)
-    again = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fit", "--config", "printed.yaml", "--print_config"],
-                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    again = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "fit", "--config", "printed.yaml", "--print_config"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
     assert yaml.safe_load(out) == yaml.safe_load(again)
     assert yaml.safe_load(out)["model"]["init_args"]["optimizer"]["init_args"]["lr"] == 1e-4
 
@@ -69,9 +89,22 @@ def _error(capsys, *args: str) -> str:
 
 @pytest.mark.slow
 def test_missing_data_path_is_one_line_from_the_shell(tmp_path):
-    res = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fit", "--config", MNIST, "--data.init_args.source",
-                          "path", "--data.init_args.path", str(tmp_path / "nowhere")],
-                         capture_output=True, text=True, cwd=tmp_path)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "fit",
+            "--config",
+            MNIST,
+            "--data.init_args.source",
+            "path",
+            "--data.init_args.path",
+            str(tmp_path / "nowhere"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert res.returncode == 2
     msg = _one_error_line(res.stderr)
     assert "nowhere" in msg and "--data.init_args.path" in msg
@@ -101,16 +134,29 @@ def test_bad_option_value_is_one_line(capsys):
 @pytest.mark.parametrize("net", ["lab_modules.nets.SimpleCNN", "lab_modules.nets.ResNet18"])
 def test_class_path_swap_fills_shapes_from_data(net, tmp_path):
     # The lab's figure callbacks name MLP layers, so they go with the MLP.
-    run = cli("fit", "--config", MNIST, "--model.init_args.net", net, "--data.init_args.eval_batch_size", "64",
-              "--trainer.callbacks", "[]", *TINY,
-              runs_dir=tmp_path, lab="swap")
+    run = cli(
+        "fit",
+        "--config",
+        MNIST,
+        "--model.init_args.net",
+        net,
+        "--data.init_args.eval_batch_size",
+        "64",
+        "--trainer.callbacks",
+        "[]",
+        *TINY,
+        runs_dir=tmp_path,
+        lab="swap",
+    )
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["model"]["init_args"]["net"]["class_path"] == net
     assert summary(run)["global_step"] == 2
 
 
 def test_checkpointing_can_be_switched_off(tmp_path):
-    run = cli("fit", "--config", MNIST, *TINY, "--trainer.enable_checkpointing", "false", runs_dir=tmp_path, lab="nockpt")
+    run = cli(
+        "fit", "--config", MNIST, *TINY, "--trainer.enable_checkpointing", "false", runs_dir=tmp_path, lab="nockpt"
+    )
     assert not (run / "checkpoints").exists()
     assert summary(run)["global_step"] == 2
 
@@ -126,19 +172,38 @@ def test_labcli_without_subcommands_applies_the_default_trainer_config(tmp_path)
 
 
 def test_default_progress_bar_is_throttled_and_ends_complete(tmp_path):
-    from cli import VERSION_ENV, LabCLI
     from callbacks.progress_bar import LabProgressBar
+    from cli import VERSION_ENV, LabCLI
 
     os.environ.pop(VERSION_ENV, None)
-    lab = LabCLI(args=["--config", MNIST, "--runs_dir", str(tmp_path), "--trainer.max_epochs", "1",
-                       "--trainer.limit_train_batches", "13", "--trainer.limit_val_batches", "1",
-                       "--trainer.num_sanity_val_steps", "0", "--trainer.enable_model_summary", "false"], run=False)
+    lab = LabCLI(
+        args=[
+            "--config",
+            MNIST,
+            "--runs_dir",
+            str(tmp_path),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "13",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.num_sanity_val_steps",
+            "0",
+            "--trainer.enable_model_summary",
+            "false",
+        ],
+        run=False,
+    )
     os.environ.pop(VERSION_ENV, None)
     bar = lab.trainer.progress_bar_callback
     assert isinstance(bar, LabProgressBar) and bar.update_every == 10
     updates = []
     original = bar._update_metrics
-    bar._update_metrics = lambda trainer, module: (updates.append(trainer.fit_loop.epoch_loop.batch_idx), original(trainer, module))
+    bar._update_metrics = lambda trainer, module: (
+        updates.append(trainer.fit_loop.epoch_loop.batch_idx),
+        original(trainer, module),
+    )
     lab.trainer.fit(lab.model, datamodule=lab.datamodule)
     assert updates[:2] == [9, 12]  # batches 10 and 13 (the last) of 13, then the epoch end
     assert bar.progress.tasks[bar.train_progress_bar_id].completed == 13

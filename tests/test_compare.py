@@ -73,8 +73,7 @@ def test_rerun_into_the_same_out_never_shows_the_old_run(tmp_path):
     no numbers instead of tabulating run 1's directory."""
     out = tmp_path / "cmp"
     config = str(ROOT / "configs" / "labs" / "vision" / "mnist_mlp.yaml")
-    assert main(["--config", config, "--variant", "mlp=",
-                 "--out", str(out), "--", *TINY]) == 0
+    assert main(["--config", config, "--variant", "mlp=", "--out", str(out), "--", *TINY]) == 0
     first = run_dirs(out)["mlp"]
     assert first == out / "mlp" / "version_0"
     summary = json.loads((first / "summary.json").read_text())
@@ -82,15 +81,21 @@ def test_rerun_into_the_same_out_never_shows_the_old_run(tmp_path):
     assert summary["monitor"] == "val/acc" and f"| 1 | mlp | ok | {summary['best_score']:.4f} |" in table
     assert f"{summary['test']['test/acc']:.4f}" in table
 
-    assert main(["--config", config, "--variant", "mlp=--model.init_args.no_such_option=1",
-                 "--out", str(out), "--", *TINY]) == 1
+    assert (
+        main(
+            ["--config", config, "--variant", "mlp=--model.init_args.no_such_option=1", "--out", str(out), "--", *TINY]
+        )
+        == 1
+    )
     second = run_dirs(out)["mlp"]
     assert second == out / "mlp" / "version_1" and not (second / "summary.json").exists()
     table = (out / "comparison.md").read_text()
     row = next(line for line in table.splitlines() if "| mlp |" in line)
     assert "FAILED (exit" in row
-    assert all(cell.strip() in ("", "mlp") or cell.strip().startswith("FAILED") or _is_wall_time(cell)
-               for cell in row.strip("|").split("|")), row  # no metrics, only the wall time
+    assert all(
+        cell.strip() in ("", "mlp") or cell.strip().startswith("FAILED") or _is_wall_time(cell)
+        for cell in row.strip("|").split("|")
+    ), row  # no metrics, only the wall time
     assert f"{summary['test']['test/acc']:.4f}" not in table
 
 

@@ -91,8 +91,11 @@ def _write_tree(root, classes, n=4, size=8, value=None, seed=0):
     for c in classes:
         (root / c).mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            arr = (np.full((size, size, 3), value, np.uint8) if value is not None
-                   else rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+            arr = (
+                np.full((size, size, 3), value, np.uint8)
+                if value is not None
+                else rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            )
             Image.fromarray(arr).save(root / c / f"{i:03d}.png")
 
 
@@ -120,11 +123,20 @@ def test_image_folder_statistics_are_fitted_on_train_only(tmp_path):
     _write_tree(tmp_path / "p", ["a", "b"], n=10, seed=1)
     pool = ImageFolderDataModule(path=str(tmp_path / "p"), image_size=8, val_fraction=0.25, test_fraction=0.25)
     pool.setup("fit")
-    raw = pool.datasets["train"].images * torch.tensor(pool.std).view(1, 3, 1, 1) + torch.tensor(pool.mean).view(1, 3, 1, 1)
+    raw = pool.datasets["train"].images * torch.tensor(pool.std).view(1, 3, 1, 1) + torch.tensor(pool.mean).view(
+        1, 3, 1, 1
+    )
     expected, _ = channel_stats((raw * 255).round().to(torch.uint8))
     assert pool.mean == pytest.approx(expected, abs=1e-4)
-    everything = torch.cat([(pool.datasets[s].images * torch.tensor(pool.std).view(1, 3, 1, 1)
-                             + torch.tensor(pool.mean).view(1, 3, 1, 1)) for s in ("train", "val", "test")])
+    everything = torch.cat(
+        [
+            (
+                pool.datasets[s].images * torch.tensor(pool.std).view(1, 3, 1, 1)
+                + torch.tensor(pool.mean).view(1, 3, 1, 1)
+            )
+            for s in ("train", "val", "test")
+        ]
+    )
     assert pool.mean != pytest.approx(everything.mean(dim=(0, 2, 3)).tolist(), abs=1e-4)
     # MNIST keeps its published constants
     mnist = MNISTDataModule(source="embedded", max_train_samples=64)
@@ -135,8 +147,9 @@ def test_image_folder_statistics_are_fitted_on_train_only(tmp_path):
 def test_stratified_image_split_keeps_class_shares(tmp_path):
     _write_tree(tmp_path / "d", ["a"], n=30, size=4)
     _write_tree(tmp_path / "d", ["b"], n=10, size=4, seed=1)
-    dm = ImageFolderDataModule(path=str(tmp_path / "d"), image_size=4, split="stratified", val_fraction=0.2,
-                               test_fraction=0.2)
+    dm = ImageFolderDataModule(
+        path=str(tmp_path / "d"), image_size=4, split="stratified", val_fraction=0.2, test_fraction=0.2
+    )
     dm.setup("fit")
     for split, n in (("val", 8), ("test", 8), ("train", 24)):
         assert torch.bincount(dm.datasets[split].labels, minlength=2).tolist() == [n * 3 // 4, n // 4]
@@ -190,21 +203,42 @@ def test_state_round_trip_through_a_checkpoint(tmp_path):
 
 def test_checkpoint_classes_contradicting_the_config_are_one_line(tmp_path):
     ckpt = tmp_path / "x.ckpt"
-    torch.save({"ImageFolderDataModule": {"lab_data": 1, "class_names": ["cat", "dog"], "input_shape": [3, 32, 32],
-                                          "mean": [0.5] * 3, "std": [0.2] * 3}}, ckpt)
+    torch.save(
+        {
+            "ImageFolderDataModule": {
+                "lab_data": 1,
+                "class_names": ["cat", "dog"],
+                "input_shape": [3, 32, 32],
+                "mean": [0.5] * 3,
+                "std": [0.2] * 3,
+            }
+        },
+        ckpt,
+    )
     with pytest.raises(LabError, match="differs from the checkpoint's classes"):
         ImageFolderDataModule(source="embedded", classes=["dog", "cat"], from_checkpoint=str(ckpt)).model_info()
 
 
 def _tiny_config(tmp_path, data_path) -> str:
     cfg = {
-        "model": {"class_path": "lab_modules.Classifier", "init_args": {
-            "net": {"class_path": "lab_modules.nets.MLP", "init_args": {"hidden": [16]}},
-            "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 1e-2}}}},
-        "data": {"class_path": "datamodules.ImageFolderDataModule",
-                 "init_args": {"path": str(data_path), "image_size": 8, "batch_size": 4, "eval_batch_size": 4}},
-        "trainer": {"max_epochs": 1, "enable_progress_bar": False, "enable_model_summary": False,
-                    "num_sanity_val_steps": 0, "callbacks": []},
+        "model": {
+            "class_path": "lab_modules.Classifier",
+            "init_args": {
+                "net": {"class_path": "lab_modules.nets.MLP", "init_args": {"hidden": [16]}},
+                "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 1e-2}},
+            },
+        },
+        "data": {
+            "class_path": "datamodules.ImageFolderDataModule",
+            "init_args": {"path": str(data_path), "image_size": 8, "batch_size": 4, "eval_batch_size": 4},
+        },
+        "trainer": {
+            "max_epochs": 1,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "num_sanity_val_steps": 0,
+            "callbacks": [],
+        },
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -225,8 +259,17 @@ def test_test_and_predict_from_a_checkpoint_without_training_data(tmp_path):
     test_only = tmp_path / "machine_b" / "pets"
     for c in ("cat", "owl"):
         shutil.copytree(data / "test" / c, test_only / "test" / c)
-    run_b = cli("test", "--config", cfg, "--data.init_args.path", str(test_only), "--ckpt_path", str(ckpt),
-                runs_dir=tmp_path / "runs", lab="tiny_b")
+    run_b = cli(
+        "test",
+        "--config",
+        cfg,
+        "--data.init_args.path",
+        str(test_only),
+        "--ckpt_path",
+        str(ckpt),
+        runs_dir=tmp_path / "runs",
+        lab="tiny_b",
+    )
     assert "test/acc" in summary(run_b)["test"]
 
     # predict on a folder of raw images of another size, no training data at all
@@ -234,9 +277,19 @@ def test_test_and_predict_from_a_checkpoint_without_training_data(tmp_path):
     raw.mkdir()
     for i, name in enumerate(["b.png", "a.jpg", "c.png"]):
         Image.fromarray(np.full((20, 13, 3), 50 * i, np.uint8)).save(raw / name)
-    run_c = cli("predict", "--config", cfg, "--data.init_args.path", str(tmp_path / "nowhere"),
-                "--data.init_args.predict_path", str(raw), "--ckpt_path", str(ckpt),
-                runs_dir=tmp_path / "runs", lab="tiny_c")
+    run_c = cli(
+        "predict",
+        "--config",
+        cfg,
+        "--data.init_args.path",
+        str(tmp_path / "nowhere"),
+        "--data.init_args.predict_path",
+        str(raw),
+        "--ckpt_path",
+        str(ckpt),
+        runs_dir=tmp_path / "runs",
+        lab="tiny_c",
+    )
     with open(run_c / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and "label" not in rows[0]
@@ -245,21 +298,33 @@ def test_test_and_predict_from_a_checkpoint_without_training_data(tmp_path):
 
 def test_predict_inputs_are_sorted_resized_and_normalised_with_the_saved_statistics(tmp_path):
     ckpt = tmp_path / "x.ckpt"
-    torch.save({"ImageFolderDataModule": {"lab_data": 1, "class_names": ["a", "b"], "input_shape": [1, 6, 4],
-                                          "mean": [0.2], "std": [0.5]}}, ckpt)
+    torch.save(
+        {
+            "ImageFolderDataModule": {
+                "lab_data": 1,
+                "class_names": ["a", "b"],
+                "input_shape": [1, 6, 4],
+                "mean": [0.2],
+                "std": [0.5],
+            }
+        },
+        ckpt,
+    )
     raw = tmp_path / "raw"
     (raw / "sub").mkdir(parents=True)
     Image.fromarray(np.full((9, 9), 255, np.uint8)).save(raw / "b.png")
     Image.fromarray(np.zeros((9, 9), np.uint8)).save(raw / "a.png")
     Image.fromarray(np.zeros((3, 3), np.uint8)).save(raw / "sub" / "c.png")
-    dm = ImageFolderDataModule(path=str(tmp_path / "gone"), grayscale=True, predict_path=str(raw),
-                               from_checkpoint=str(ckpt))
+    dm = ImageFolderDataModule(
+        path=str(tmp_path / "gone"), grayscale=True, predict_path=str(raw), from_checkpoint=str(ckpt)
+    )
     batch = next(iter(dm.predict_dataloader()))
     assert dm.predict_files == ["a.png", "b.png", "sub/c.png"]
     assert set(batch) == {"image"} and batch["image"].shape == (3, 1, 6, 4)
     assert torch.allclose(batch["image"][:, 0, 0, 0], torch.tensor([-0.4, 1.6, -0.4]))
-    one = ImageFolderDataModule(path=str(tmp_path / "gone"), grayscale=True, predict_path=str(raw / "b.png"),
-                                from_checkpoint=str(ckpt))
+    one = ImageFolderDataModule(
+        path=str(tmp_path / "gone"), grayscale=True, predict_path=str(raw / "b.png"), from_checkpoint=str(ckpt)
+    )
     assert len(next(iter(one.predict_dataloader()))["image"]) == 1
 
 

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from datamodules import CIFAR10DataModule, ImageFolderDataModule, MNISTDataModule
-from labcore.errors import DataSourceError
 from datamodules.sources import EMBEDDED_DIR
+from labcore.errors import DataSourceError
 
 
 def test_auto_falls_back_to_embedded_offline(caplog):
@@ -108,7 +108,12 @@ def test_cifar_reads_a_tarball_with_train_and_test(tmp_path):
 
 
 def test_corrupt_idx_file_is_a_clear_error(tmp_path):
-    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for stem in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         with gzip.open(tmp_path / f"{stem}.gz", "wb") as f:
             f.write(b"not an idx file at all")
     with pytest.raises(DataSourceError, match="not an IDX file"):

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from datamodules import UnpairedImageDataModule
-from labcore.errors import DataSourceError
 from lab_modules import CycleGAN
 from lab_modules.cyclegan import LinearDecay
 from lab_modules.image_pool import ImagePool
 from lab_modules.nets import PatchDiscriminator, ResnetGenerator
+from labcore.errors import DataSourceError
 
 
 def test_embedded_domains_are_disjoint_and_targets_exact(tmp_path):
@@ -63,12 +63,22 @@ def test_linear_decay():
 
 
 def test_manual_steps_update_both_generators_and_discriminators():
-    model = CycleGAN(ResnetGenerator(in_channels=1, ngf=8, n_blocks=1), PatchDiscriminator(in_channels=1, ndf=8, n_layers=2))
+    model = CycleGAN(
+        ResnetGenerator(in_channels=1, ngf=8, n_blocks=1), PatchDiscriminator(in_channels=1, ndf=8, n_layers=2)
+    )
     assert not torch.equal(model.g_ab.layers[1].weight, model.g_ba.layers[1].weight)  # independent initialisations
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     dm = UnpairedImageDataModule(source="embedded", batch_size=2, eval_batch_size=8, max_train_samples=16)
-    trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_epochs=2,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, datamodule=dm)
     for prefix in ("g_ab", "g_ba", "d_a", "d_b"):
         assert any(not torch.equal(before[n], p) for n, p in model.named_parameters() if n.startswith(prefix)), prefix

@@ -45,10 +45,19 @@ def test_gaussian_noise_statistics():
 def test_short_run_beats_the_noisy_input():
     L.seed_everything(0)
     dm = NoisyMNISTDataModule(source="embedded", batch_size=32, eval_batch_size=500)
-    model = DenoisingAutoencoder(ConvAutoencoder(channels=[16, 8]),  # the report's net
-                                 optimizer=lambda p: torch.optim.Adam(p, lr=3e-3))
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
+    model = DenoisingAutoencoder(
+        ConvAutoencoder(channels=[16, 8]),  # the report's net
+        optimizer=lambda p: torch.optim.Adam(p, lr=3e-3),
+    )
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     trainer.fit(model, datamodule=dm)
     out = trainer.test(model, datamodule=dm, verbose=False)[0]
     assert out["test/psnr"] > out["test/psnr_noisy"] + 5.0  # about 17.5 vs 9.4 dB

@@ -9,11 +9,11 @@ from scipy import linalg
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from labcore.errors import LabError
 from datamodules.readers import find_file, read_idx
 from datamodules.sources import EMBEDDED_DIR
 from lab_modules.fid import load_feature_net, mnist_fid
 from lab_modules.nets.mnist_features import MNISTFeatureNet, accuracy
+from labcore.errors import LabError
 
 
 class Flat(nn.Module):

@@ -16,7 +16,7 @@ from callbacks import LatentScatter, LatentTraversal
 from callbacks.figures import log_figure
 from datamodules import MNISTDataModule
 from lab_modules import VAE
-from lab_modules.nets import ConvVAE, MLPVAE
+from lab_modules.nets import MLPVAE, ConvVAE
 from lab_modules.vae import vae_terms
 from labcore.errors import LabError
 
@@ -56,9 +56,16 @@ def test_vae_shapes_and_sampling_modes():
 def test_vae_logs_nelbo_and_kl_warmup(tmp_path):
     model = VAE(MLPVAE(hidden=[64, 32]), kl_warmup_epochs=2, beta=1.0)
     dm = MNISTDataModule(source="embedded", normalize=False, batch_size=64, eval_batch_size=500, max_train_samples=256)
-    trainer = L.Trainer(max_epochs=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
     seen = []
 
     class Spy(L.Callback):
@@ -128,8 +135,14 @@ def test_logged_val_nelbo_is_the_sampled_elbo_in_eval(tmp_path):
             assert not pl_module.training
             seen.update(rng=torch.get_rng_state(), image=batch["image"].clone())
 
-    trainer = L.Trainer(limit_val_batches=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[Spy()], default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        limit_val_batches=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Spy()],
+        default_root_dir=tmp_path,
+    )
     trainer.validate(model, datamodule=dm, verbose=False)
     logged = float(trainer.callback_metrics["val/nelbo"])
     x = seen["image"]
@@ -151,8 +164,10 @@ def drawn(monkeypatch):
     figures = {}
 
     def capture(trainer, fig, name, step=None):
-        figures[name] = {"images": [im.get_array() for ax in fig.axes for im in ax.get_images()],
-                         "points": [(np.array(c.get_offsets()), c.get_array()) for ax in fig.axes for c in ax.collections]}
+        figures[name] = {
+            "images": [im.get_array() for ax in fig.axes for im in ax.get_images()],
+            "points": [(np.array(c.get_offsets()), c.get_array()) for ax in fig.axes for c in ax.collections],
+        }
         return log_figure(trainer, fig, name, step)
 
     monkeypatch.setattr(callbacks.latent_figures, "log_figure", capture)
@@ -163,9 +178,19 @@ def _fit_vae(latent_dim: int, cbs, tmp_path) -> tuple[VAE, MNISTDataModule]:
     torch.manual_seed(0)
     model = VAE(MLPVAE(hidden=[32], latent_dim=latent_dim))
     dm = MNISTDataModule(source="embedded", normalize=False, batch_size=16, eval_batch_size=16, max_train_samples=32)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=3, limit_test_batches=1,
-                        num_sanity_val_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=cbs, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=3,
+        limit_test_batches=1,
+        num_sanity_val_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=cbs,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, datamodule=dm)
     trainer.test(model, datamodule=dm, verbose=False)
     return model.eval(), dm
@@ -174,8 +199,12 @@ def _fit_vae(latent_dim: int, cbs, tmp_path) -> tuple[VAE, MNISTDataModule]:
 def test_latent_traversal_and_scatter_figures(tmp_path, drawn):
     traversal, scatter = LatentTraversal(latent_range=2.0, steps=4), LatentScatter(points=40)
     model, dm = _fit_vae(2, [traversal, scatter], tmp_path)
-    assert {"val/latent_traversal_epoch000", "test/latent_traversal", "val/latent_scatter_epoch000",
-            "test/latent_scatter"} == set(drawn)
+    assert {
+        "val/latent_traversal_epoch000",
+        "test/latent_traversal",
+        "val/latent_scatter_epoch000",
+        "test/latent_scatter",
+    } == set(drawn)
     assert (tmp_path / "figures" / "val_latent_traversal_epoch000.png").exists()
 
     # traversal: a 4 x 4 canvas of decoded images; tile (row i, column j) decodes z = (grid_j, -grid_i)
@@ -223,8 +252,16 @@ def test_latent_figures_need_a_vae(tmp_path):
     from lab_modules.nets import MLP
 
     dm = MNISTDataModule(source="embedded", batch_size=16, max_train_samples=16)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[LatentScatter()],
-                        default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[LatentScatter()],
+        default_root_dir=tmp_path,
+    )
     with pytest.raises(LabError, match="LatentScatter draws a VAE's latent space"):
         trainer.fit(Classifier(MLP(in_features=784, hidden=[8]), num_classes=10), datamodule=dm)

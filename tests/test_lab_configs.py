@@ -13,8 +13,14 @@ def _needs(config, tmp_path) -> list[str]:
     """What a lab needs from another run: transfer_learning a pretrained backbone, from a tiny transfer_pretrain run."""
     if config.stem != "transfer_learning":
         return []
-    pre = cli("fit", "--config", str(config.with_name("transfer_pretrain.yaml")), *TINY, runs_dir=tmp_path / "runs",
-              lab="pretrain")
+    pre = cli(
+        "fit",
+        "--config",
+        str(config.with_name("transfer_pretrain.yaml")),
+        *TINY,
+        runs_dir=tmp_path / "runs",
+        lab="pretrain",
+    )
     return ["--model.init_args.net.init_args.weights", summary(pre)["best_checkpoint"]]
 
 
@@ -31,5 +37,7 @@ def test_fit_test_predict(config, tmp_path):
     assert last.exists()
     test_run = cli("test", "--config", str(config), *TINY, *need, "--ckpt_path", str(last), runs_dir=runs, lab="test")
     assert summary(test_run)["test"]
-    pred_run = cli("predict", "--config", str(config), *TINY, *need, "--ckpt_path", str(last), runs_dir=runs, lab="pred")
+    pred_run = cli(
+        "predict", "--config", str(config), *TINY, *need, "--ckpt_path", str(last), runs_dir=runs, lab="pred"
+    )
     assert list(pred_run.glob("predictions*.csv")) or list(pred_run.glob("predictions*")), "predict wrote nothing"

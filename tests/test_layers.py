@@ -21,12 +21,15 @@ def _loaded_after(statement: str) -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("statement, banned", [
-    ("import lab_modules.nets.mlp", HEAVY),
-    ("from lab_modules.nets import MLP, LeNet, ResNet18", HEAVY),
-    ("import labcore.errors, labcore.offline, labcore.checkpoints, labcore.log", HEAVY),
-    ("import datamodules", ("transformers", "matplotlib", "segmentation_models_pytorch")),
-])
+@pytest.mark.parametrize(
+    "statement, banned",
+    [
+        ("import lab_modules.nets.mlp", HEAVY),
+        ("from lab_modules.nets import MLP, LeNet, ResNet18", HEAVY),
+        ("import labcore.errors, labcore.offline, labcore.checkpoints, labcore.log", HEAVY),
+        ("import datamodules", ("transformers", "matplotlib", "segmentation_models_pytorch")),
+    ],
+)
 def test_imports_stay_light(statement, banned):
     loaded = _loaded_after(statement)
     assert not loaded & set(banned), f"{statement!r} loaded {sorted(loaded & set(banned))}"

@@ -76,8 +76,13 @@ def test_psnr_is_over_the_whole_split_not_a_mean_of_batches():
     small = {"noisy": clean + 0.01 * sign, "image": clean}
     large = {"noisy": (clean + 0.3 * sign)[:2], "image": clean[:2]}
     model = DenoisingAutoencoder(nn.Identity())  # the output is the noisy input: its PSNR is known
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu")
+    trainer = L.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     out = trainer.test(model, batches(small, large), verbose=False)[0]
     mse = torch.cat([(b["noisy"] - b["image"]).flatten() for b in (small, large)]).pow(2).mean()
     split = 10 * math.log10(1 / float(mse))

@@ -24,8 +24,13 @@ from lab_modules.nets import BertGRU, PrefixTuningClassifier, TransformerTextCla
 from tests.helpers import TINY, cli, summary
 from tests.ledger_helpers import LABS, QUIET, batches, lab
 
-TINY_BERT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-             "max_position_embeddings": 64}
+TINY_BERT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 64,
+}
 TEXT = LABS / "text"
 
 
@@ -42,8 +47,9 @@ def _official_trec(name: str) -> list[str]:
 # misaligned (the output would not equal the reference that attends exactly [prefix | real tokens]).
 def test_prefix_tuning_attends_prefix_and_real_tokens_not_padding():
     torch.manual_seed(0)
-    net = PrefixTuningClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, prefix_length=4,
-                                 init_std=1.0).eval()
+    net = PrefixTuningClassifier(
+        encoder_config=TINY_BERT, vocab_size=60, num_classes=3, prefix_length=4, init_std=1.0
+    ).eval()
     ids = torch.tensor([[5, 9, 14, 22, 7, 7, 7]])  # 4 real tokens, 3 padded positions holding a real word id
     mask = torch.tensor([[1, 1, 1, 1, 0, 0, 0]])
     with torch.no_grad():
@@ -87,8 +93,15 @@ class _OneLogit(nn.Module):
 
 
 def _trainer(**kw) -> L.Trainer:
-    return L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                     num_sanity_val_steps=0, accelerator="cpu", **kw)
+    return L.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        **kw,
+    )
 
 
 # The flaw: R1 computed BCE on torch.round(sigmoid(logit)), whose gradient is zero (nothing learns) and
@@ -218,8 +231,17 @@ def test_attention_toy_heatmap_is_drawn_from_trained_weights(tmp_path, monkeypat
         plt.close(fig)
 
     monkeypatch.setattr(callbacks.attention_heatmap, "log_figure", capture)
-    built = lab(config, *QUIET, "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
-                "--trainer.max_epochs", "2", runs_dir=tmp_path)
+    built = lab(
+        config,
+        *QUIET,
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_checkpointing",
+        "false",
+        "--trainer.max_epochs",
+        "2",
+        runs_dir=tmp_path,
+    )
     model, dm, trainer = built.model, built.datamodule, built.trainer
     (heatmap,) = [cb for cb in trainer.callbacks if isinstance(cb, AttentionHeatmap)]
     texts = heatmap.texts
@@ -253,19 +275,23 @@ def test_attention_toy_heatmap_is_drawn_from_trained_weights(tmp_path, monkeypat
 # or the vocabulary holds more than the training split's words (+ <pad>, <unk>).
 @pytest.mark.parametrize("layout", ["folder", "one_file"])
 def test_vocabulary_is_built_on_the_training_split_only(tmp_path, layout):
-    rows = {"train": [("a good film", "pos"), ("a bad film", "neg"), ("good acting", "pos"), ("bad plot", "neg")] * 5,
-            "val": [("a zebra film", "pos"), ("bad zebra", "neg")],
-            "test": [("a quokka plot", "neg"), ("good quokka", "pos")]}
+    rows = {
+        "train": [("a good film", "pos"), ("a bad film", "neg"), ("good acting", "pos"), ("bad plot", "neg")] * 5,
+        "val": [("a zebra film", "pos"), ("bad zebra", "neg")],
+        "test": [("a quokka plot", "neg"), ("good quokka", "pos")],
+    }
     if layout == "folder":
         for split, rs in rows.items():
             (tmp_path / f"{split}.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rs))
         dm = TextClassificationDataModule(dataset="custom", path=str(tmp_path), batch_size=4)
     else:
         words = [f"w{i}" for i in range(60)]  # 60 words, each in exactly one of 60 texts: the split decides
-        (tmp_path / "all.csv").write_text("text,label\n" + "".join(f"the {w},{'pos' if i % 2 else 'neg'}\n"
-                                                                  for i, w in enumerate(words)))
-        dm = TextClassificationDataModule(dataset="custom", path=str(tmp_path / "all.csv"), batch_size=4,
-                                          val_fraction=0.2, test_fraction=0.2)
+        (tmp_path / "all.csv").write_text(
+            "text,label\n" + "".join(f"the {w},{'pos' if i % 2 else 'neg'}\n" for i, w in enumerate(words))
+        )
+        dm = TextClassificationDataModule(
+            dataset="custom", path=str(tmp_path / "all.csv"), batch_size=4, val_fraction=0.2, test_fraction=0.2
+        )
     dm.setup("fit")
     unk = dm.tokens([1])[0]
     assert unk == "<unk>"
@@ -278,7 +304,12 @@ def test_vocabulary_is_built_on_the_training_split_only(tmp_path, layout):
         assert dm.tokens(dm.encode_texts([word])["input_ids"][0].tolist()) == [word], word
     assert dm.model_info()["vocab_size"] == len(train_words) + 2
     # the held-out words reach the model as <unk> in the val/test batches, too
-    seen = {int(i) for s in ("val", "test") for batch in getattr(dm, f"{s}_dataloader")() for i in batch["input_ids"].flatten()}
+    seen = {
+        int(i)
+        for s in ("val", "test")
+        for batch in getattr(dm, f"{s}_dataloader")()
+        for i in batch["input_ids"].flatten()
+    }
     assert dm.encode_texts(["zzz"])["input_ids"][0].tolist()[0] in seen
 
 
@@ -348,9 +379,24 @@ def test_best_checkpoint_holds_the_best_epoch_and_is_what_gets_tested(tmp_path):
     cfg = str(TEXT / "sentiment_bow_mlp.yaml")
     every_epoch = '[{"class_path": "callbacks.PeriodicCheckpoint", "init_args": {"every_n_epochs": 1}}]'
     small = [*TINY, "--trainer.callbacks", every_epoch, "--data.init_args.max_vocab_size", "2000"]
-    run = cli("fit", "--config", cfg, *small, "--trainer.max_epochs", "3", "--checkpoint.monitor", "step",
-              "--checkpoint.mode", "min", "--model.init_args.optimizer.init_args.lr", "1e-2", "--test_after_fit", "true",
-              runs_dir=tmp_path / "runs", lab="fit")
+    run = cli(
+        "fit",
+        "--config",
+        cfg,
+        *small,
+        "--trainer.max_epochs",
+        "3",
+        "--checkpoint.monitor",
+        "step",
+        "--checkpoint.mode",
+        "min",
+        "--model.init_args.optimizer.init_args.lr",
+        "1e-2",
+        "--test_after_fit",
+        "true",
+        runs_dir=tmp_path / "runs",
+        lab="fit",
+    )
     s = summary(run)
 
     def weights(path) -> dict:
@@ -358,7 +404,10 @@ def test_best_checkpoint_holds_the_best_epoch_and_is_what_gets_tested(tmp_path):
 
     best = torch.load(s["best_checkpoint"], map_location="cpu", weights_only=True)
     assert best["epoch"] == 0
-    first, final = weights(run / "checkpoints" / "every1-epoch001.ckpt"), weights(run / "checkpoints" / "every1-epoch003.ckpt")
+    first, final = (
+        weights(run / "checkpoints" / "every1-epoch001.ckpt"),
+        weights(run / "checkpoints" / "every1-epoch003.ckpt"),
+    )
     for k, v in best["state_dict"].items():
         torch.testing.assert_close(v, first[k], rtol=0, atol=0)
     assert any(not torch.equal(v, final[k]) for k, v in best["state_dict"].items()), "best holds the final weights"

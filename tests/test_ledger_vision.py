@@ -37,8 +37,13 @@ def test_cifar_bn_augment_compare_runs_all_four_cells(tmp_path):
     assert len(spec["variants"]) == 4
     cells = {}
     for name, overrides in spec["variants"].items():
-        built = lab(None, *[str(a) for a in spec.get("args") or []], *[str(a) for a in overrides or []],
-                    runs_dir=tmp_path / name, configs=[ROOT / c for c in spec["configs"]])
+        built = lab(
+            None,
+            *[str(a) for a in spec.get("args") or []],
+            *[str(a) for a in overrides or []],
+            runs_dir=tmp_path / name,
+            configs=[ROOT / c for c in spec["configs"]],
+        )
         cfg = built.config
         bn = bool(cfg.model.init_args.net.init_args.batchnorm)
         augment = bool(cfg.data.init_args.augment)
@@ -62,10 +67,27 @@ def test_feature_maps_lab_draws_the_trained_net(tmp_path, monkeypatch):
         plt.close(fig)
 
     monkeypatch.setattr(callbacks.feature_maps, "log_figure", capture)
-    built = lab(config, *QUIET, "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
-                "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "5", "--trainer.limit_val_batches", "1",
-                "--data.init_args.max_train_samples", "160", "--data.init_args.batch_size", "32",
-                "--data.init_args.source", "embedded", runs_dir=tmp_path)
+    built = lab(
+        config,
+        *QUIET,
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_checkpointing",
+        "false",
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "5",
+        "--trainer.limit_val_batches",
+        "1",
+        "--data.init_args.max_train_samples",
+        "160",
+        "--data.init_args.batch_size",
+        "32",
+        "--data.init_args.source",
+        "embedded",
+        runs_dir=tmp_path,
+    )
     model, trainer = built.model, built.trainer
     (maps,) = [cb for cb in trainer.callbacks if isinstance(cb, FeatureMaps)]
     assert "net.conv1" in maps.layers
@@ -81,7 +103,7 @@ def test_feature_maps_lab_draws_the_trained_net(tmp_path, monkeypatch):
         trained = _minmax(model.net.conv1(x)[:, : per_row - 1])
         untrained = _minmax(nn.functional.conv2d(x, *initial_conv1)[:, : per_row - 1])
     for row in range(len(x)):
-        shown = np.stack(images[row * per_row + 1:(row + 1) * per_row])
+        shown = np.stack(images[row * per_row + 1 : (row + 1) * per_row])
         np.testing.assert_allclose(shown, trained[row], atol=1e-5)
         assert np.abs(shown - untrained[row]).max() > 1e-3, "the feature maps show the untrained net"
 
@@ -99,13 +121,40 @@ def test_transfer_phases_are_tested_separately(tmp_path):
 
     backbone = tmp_path / "backbone.pt"
     torch.save(ResNet18(cifar_stem=False).state_dict(), backbone)
-    fast = [*TINY, "--trainer.limit_test_batches", "2", "--trainer.logger", "false",
-            "--model.init_args.net.init_args.cifar_stem", "false", f"--model.init_args.net.init_args.weights={backbone}",
-            "--data.init_args.batch_size", "8", "--data.init_args.eval_batch_size", "50",
-            "--model.init_args.optimizer.init_args.lr", "1e-2"]
-    run = cli("fit", "--config", config, *fast, "--trainer.max_epochs", "2", "--trainer.callbacks.init_args.head_epochs",
-              "1", "--checkpoint.monitor", "step", "--checkpoint.mode", "max", "--checkpoint.save_top_k", "-1",
-              runs_dir=tmp_path / "runs", lab="transfer")
+    fast = [
+        *TINY,
+        "--trainer.limit_test_batches",
+        "2",
+        "--trainer.logger",
+        "false",
+        "--model.init_args.net.init_args.cifar_stem",
+        "false",
+        f"--model.init_args.net.init_args.weights={backbone}",
+        "--data.init_args.batch_size",
+        "8",
+        "--data.init_args.eval_batch_size",
+        "50",
+        "--model.init_args.optimizer.init_args.lr",
+        "1e-2",
+    ]
+    run = cli(
+        "fit",
+        "--config",
+        config,
+        *fast,
+        "--trainer.max_epochs",
+        "2",
+        "--trainer.callbacks.init_args.head_epochs",
+        "1",
+        "--checkpoint.monitor",
+        "step",
+        "--checkpoint.mode",
+        "max",
+        "--checkpoint.save_top_k",
+        "-1",
+        runs_dir=tmp_path / "runs",
+        lab="transfer",
+    )
     phases = summary(run)["phases"]
     ckpts = sorted((run / "checkpoints").glob("best-epoch*.ckpt"))
     assert [c.name[:13] for c in ckpts] == ["best-epoch000", "best-epoch001"]

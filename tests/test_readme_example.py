@@ -13,9 +13,9 @@ from tests.helpers import ROOT, TINY, cli, summary
 
 def _example_files() -> dict[str, str]:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("### A new task kind"):text.index("### Report codes")]
+    section = text[text.index("### A new task kind") : text.index("### Report codes")]
     files = {}
-    for lang, body in re.findall(r"```(python|yaml)\n(.*?)```", section, re.S):
+    for _lang, body in re.findall(r"```(python|yaml)\n(.*?)```", section, re.S):
         first = body.splitlines()[0]
         path = re.match(r"# (\S+\.(?:py|yaml))", first).group(1)
         files[path] = body
@@ -32,16 +32,33 @@ def test_the_worked_example_is_a_complete_new_task_kind(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     config = str(tmp_path / "configs/labs/series/sine_forecast.yaml")
     try:
-        run = cli("fit", "--config", config, "--trainer.enable_progress_bar", "false", "--test_after_fit", "true",
-                  runs_dir=tmp_path / "runs", lab="sine")
+        run = cli(
+            "fit",
+            "--config",
+            config,
+            "--trainer.enable_progress_bar",
+            "false",
+            "--test_after_fit",
+            "true",
+            runs_dir=tmp_path / "runs",
+            lab="sine",
+        )
         s = summary(run)
         assert (s["monitor"], s["mode"]) == ("val/rmse", "min")  # declared by the task, no config line
         assert s["test"]["test/rmse"] < 0.5  # standardised units: predicting the mean scores ~1.0
         ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
         state = ckpt["SineDataModule"]
         assert state["lab_data"] == 1 and set(state) >= {"mean", "std"}
-        pred = cli("predict", "--config", config, *TINY, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
-                   runs_dir=tmp_path / "runs", lab="pred")
+        pred = cli(
+            "predict",
+            "--config",
+            config,
+            *TINY,
+            "--ckpt_path",
+            str(run / "checkpoints" / "last.ckpt"),
+            runs_dir=tmp_path / "runs",
+            lab="pred",
+        )
         out = torch.load(pred / "predictions.pt", weights_only=True)
         assert out["forecast"].ndim == 1 and len(out["forecast"]) > 0
     finally:

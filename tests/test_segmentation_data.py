@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from datamodules import SegmentationFolderDataModule
-from labcore.errors import DataSourceError
 from datamodules.segmentation import JointTransform
+from labcore.errors import DataSourceError
 
 
 def _pattern(side: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

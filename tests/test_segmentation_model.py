@@ -32,8 +32,14 @@ def test_segmenter_logs_consistent_dice_and_iou(tmp_path):
     L.seed_everything(0)
     model = Segmenter(UNet(in_channels=1, depth=2, base=8), tile_size=96, tile_overlap=16)
     dm = SegmentationFolderDataModule(source="embedded", crop_size=64, batch_size=4, repeats=1)
-    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, datamodule=dm)
     out = trainer.test(model, datamodule=dm, verbose=False)[0]
     dice, iou = out["test/dice"], out["test/iou"]

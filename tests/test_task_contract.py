@@ -75,8 +75,13 @@ class Emit(LabTask):
 
 
 def _predict(model: LabTask, x: torch.Tensor, tmp_path) -> None:
-    trainer = L.Trainer(logger=False, callbacks=[PredictionWriter(grid_n=9)], enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        logger=False,
+        callbacks=[PredictionWriter(grid_n=9)],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.predict(model, DataLoader(TensorDataset(x), batch_size=4), return_predictions=False)
 
 
@@ -112,16 +117,28 @@ def test_confusion_matrix_figure_draws_the_tasks_matrix(tmp_path, monkeypatch):
     drawn = {}
 
     def capture(trainer, fig, name, step=None):
-        drawn[name] = (fig.axes[0].get_images()[0].get_array().copy(), [t.get_text() for t in fig.axes[0].get_xticklabels()])
+        drawn[name] = (
+            fig.axes[0].get_images()[0].get_array().copy(),
+            [t.get_text() for t in fig.axes[0].get_xticklabels()],
+        )
         return log_figure(trainer, fig, name, step)
 
     monkeypatch.setattr(callbacks.confusion_matrix, "log_figure", capture)
     L.seed_everything(0)
     dm = MNISTDataModule(source="embedded", batch_size=16, eval_batch_size=50, max_train_samples=64)
     model = Classifier(MLP(in_features=784, hidden=[16]), num_classes=10, class_names=[f"d{i}" for i in range(10)])
-    trainer = L.Trainer(max_steps=4, limit_val_batches=2, limit_test_batches=2, num_sanity_val_steps=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[ConfusionMatrixFigure()], default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_steps=4,
+        limit_val_batches=2,
+        limit_test_batches=2,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[ConfusionMatrixFigure()],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, datamodule=dm)
     trainer.test(model, datamodule=dm, verbose=False)
     assert set(drawn) == {"val/confusion_matrix", "test/confusion_matrix"}
@@ -132,8 +149,13 @@ def test_confusion_matrix_figure_draws_the_tasks_matrix(tmp_path, monkeypatch):
     assert (tmp_path / "figures" / "test_confusion_matrix.png").exists()
 
     drawn.clear()  # a task without a confusion matrix (LabTask's default None): nothing drawn
-    L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[ConfusionMatrixFigure()],
-              default_root_dir=tmp_path).test(Emit("tensors"), DataLoader(TensorDataset(torch.rand(4, 1, 4, 4))), verbose=False)
+    L.Trainer(
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[ConfusionMatrixFigure()],
+        default_root_dir=tmp_path,
+    ).test(Emit("tensors"), DataLoader(TensorDataset(torch.rand(4, 1, 4, 4))), verbose=False)
     assert drawn == {}
 
 
@@ -148,9 +170,17 @@ def test_train_loss_step_is_the_loss_of_the_step_it_is_written_at(tmp_path, ever
     L.seed_everything(0)
     dm = MNISTDataModule(source="embedded", batch_size=8, eval_batch_size=50, max_train_samples=64)  # 8 steps per epoch
     model = Classifier(MLP(in_features=784, hidden=[16]), num_classes=10, optimizer=torch.optim.SGD)
-    trainer = L.Trainer(max_steps=14, limit_val_batches=1, num_sanity_val_steps=0, log_every_n_steps=every_n,
-                        logger=CSVLogger(tmp_path, name="run"), callbacks=[Record()], enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=14,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        log_every_n_steps=every_n,
+        logger=CSVLogger(tmp_path, name="run"),
+        callbacks=[Record()],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     with open(tmp_path / "run" / "version_0" / "metrics.csv") as f:
         written = {int(r["step"]): float(r["train/loss_step"]) for r in csv.DictReader(f) if r.get("train/loss_step")}

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from datamodules import TextClassificationDataModule
-from labcore.errors import DataSourceError, LabError
 from datamodules.text_batching import BucketBatchSampler
 from datamodules.text_readers import TEXT_DIR, parse_trec_line, read_embedded
 from datamodules.text_tokenizer import TextEncoder, build_vocab, python_loop_encode
+from labcore.errors import DataSourceError, LabError
 
 
 def _raw_trec_lines() -> list[str]:
@@ -28,7 +28,6 @@ def test_trec_fine_label_never_leaks_into_the_text():
     assert len(lines) == 5452
     for line in lines:
         label, question = line.split(" ", 1)
-        fine = label.split(":")[1]
         assert question.strip() in texts  # the question, whole
     for t in texts:  # and nothing of the label: neither "COARSE:fine" nor the bare fine label in front
         first = t.split(" ", 1)[0]
@@ -61,14 +60,23 @@ def test_rt_polarity_latin1_split_on_newline_only():
 
 
 def test_path_sources_csv_tsv_jsonl_and_errors(tmp_path):
-    rows = [(f"{t} {i}", y) for i in range(5) for t, y in (("a great film", "pos"), ("dull and long", "neg"),
-                                                             ("loved it", "pos"), ("awful", "neg"))]
+    rows = [
+        (f"{t} {i}", y)
+        for i in range(5)
+        for t, y in (("a great film", "pos"), ("dull and long", "neg"), ("loved it", "pos"), ("awful", "neg"))
+    ]
     (tmp_path / "d.csv").write_text("review,stars\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
     (tmp_path / "d.tsv").write_text("review\tstars\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
     (tmp_path / "d.jsonl").write_text("".join(json.dumps({"review": t, "stars": y}) + "\n" for t, y in rows))
     for name in ("d.csv", "d.tsv", "d.jsonl"):
-        dm = TextClassificationDataModule(dataset="custom", path=str(tmp_path / name), text_column="review",
-                                          label_column="stars", val_fraction=0.2, test_fraction=0.2)
+        dm = TextClassificationDataModule(
+            dataset="custom",
+            path=str(tmp_path / name),
+            text_column="review",
+            label_column="stars",
+            val_fraction=0.2,
+            test_fraction=0.2,
+        )
         info = dm.model_info()
         assert info["class_names"] == ["neg", "pos"], name
         dm.setup("fit")
@@ -80,14 +88,17 @@ def test_path_sources_csv_tsv_jsonl_and_errors(tmp_path):
     with pytest.raises(DataSourceError, match="no network"):
         TextClassificationDataModule(dataset="imdb", source="download").model_info()
     # a sentiment CSV's labels are normalised, so checkpoints move between sentiment sets
-    dm = TextClassificationDataModule(dataset="imdb", path=str(tmp_path / "d.csv"), text_column="review", label_column="stars")
+    dm = TextClassificationDataModule(
+        dataset="imdb", path=str(tmp_path / "d.csv"), text_column="review", label_column="stars"
+    )
     assert dm.model_info()["class_names"] == ["negative", "positive"]
 
 
 def test_trec_and_rt_polarity_paths(tmp_path):
     (tmp_path / "trec").mkdir()
     (tmp_path / "trec" / "train_5500.label").write_text(
-        "".join(f"HUM:ind Who wrote Hamlet {i} ?\nLOC:city Where is Rome {i} ?\n" for i in range(10)))
+        "".join(f"HUM:ind Who wrote Hamlet {i} ?\nLOC:city Where is Rome {i} ?\n" for i in range(10))
+    )
     (tmp_path / "trec" / "TREC_10.label").write_text("NUM:date When was 1984 written ?\n")
     dm = TextClassificationDataModule(dataset="trec", path=str(tmp_path / "trec"))
     dm.setup("fit")
@@ -185,6 +196,7 @@ def test_training_order_follows_the_training_seed_and_the_split_does_not():
     assert order_a == order_a2
     # a resumed run (the sampler's epoch comes from trainer.current_epoch) continues the same sequence
     from types import SimpleNamespace
+
     from lightning.pytorch import seed_everything
 
     seed_everything(1)
@@ -213,7 +225,9 @@ def test_from_checkpoint_restores_defaulted_tokenizer_options_and_refuses_contra
 
     from datamodules.text_classification import checkpoint_state
 
-    tuned = TextClassificationDataModule(dataset="toy", toy_size=200, max_length=12, stop_words=["the"], lowercase=False)
+    tuned = TextClassificationDataModule(
+        dataset="toy", toy_size=200, max_length=12, stop_words=["the"], lowercase=False
+    )
     ckpt = _save_checkpoint(tuned, tmp_path / "tuned.ckpt")
     with caplog.at_level(logging.INFO):
         back = TextClassificationDataModule(dataset="toy", toy_size=200, from_checkpoint=ckpt)
@@ -227,13 +241,20 @@ def test_from_checkpoint_restores_defaulted_tokenizer_options_and_refuses_contra
     TextClassificationDataModule(dataset="toy", toy_size=200, from_checkpoint=ckpt, max_length=12).model_info()
 
     plain = _save_checkpoint(TextClassificationDataModule(dataset="toy", toy_size=200), tmp_path / "plain.ckpt")
-    for option, value in (("max_length", 64), ("lowercase", False), ("stop_words", True), ("min_freq", 2),
-                          ("tokenizer", "pretrained")):
+    for option, value in (
+        ("max_length", 64),
+        ("lowercase", False),
+        ("stop_words", True),
+        ("min_freq", 2),
+        ("tokenizer", "pretrained"),
+    ):
         with pytest.raises(LabError, match=rf"--data.init_args.{option}={value!r}.*checkpoint's {option}=") as err:
             TextClassificationDataModule(dataset="toy", from_checkpoint=plain, **{option: value}).model_info()
         assert "\n" not in str(err.value)
     with pytest.raises(LabError, match="max_length"):  # Lightning's restore (fit --ckpt_path) checks too
-        TextClassificationDataModule(dataset="toy", toy_size=200, max_length=64).load_state_dict(checkpoint_state(plain))
+        TextClassificationDataModule(dataset="toy", toy_size=200, max_length=64).load_state_dict(
+            checkpoint_state(plain)
+        )
 
 
 def test_trec_duplicates_never_straddle_train_and_val_and_the_test_overlap_is_reported(caplog):

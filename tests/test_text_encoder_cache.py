@@ -3,17 +3,21 @@ entries and readers see whole entries only."""
 
 from __future__ import annotations
 
-import pytest
-
 import multiprocessing as mp
 
+import pytest
 import torch
 
 from lab_modules.nets.encoder_cache import CachedFrozenEncoder
 from lab_modules.nets.pretrained import load_encoder
 
-TINY_BERT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-             "max_position_embeddings": 64}
+TINY_BERT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 64,
+}
 
 
 def _encoder():
@@ -43,7 +47,7 @@ def _fill(cache_dir: str, rows: list[int], barrier) -> None:
     ids, mask = _texts()
     barrier.wait()  # both processes open the empty cache at the same time
     for start in range(0, len(rows), 4):
-        r = rows[start:start + 4]
+        r = rows[start : start + 4]
         _check(cached(ids[r], mask[r]), plain(ids[r], mask[r]), mask[r])  # also entries the other process wrote
 
 

@@ -9,8 +9,14 @@ import torch
 from lightning.pytorch import seed_everything
 
 from datamodules import TextClassificationDataModule
-from lab_modules.nets import (AttentionToyClassifier, BagOfWordsMLP, EncoderClassifier, PrefixTuningClassifier,
-                              RNNTextClassifier, TransformerTextClassifier)
+from lab_modules.nets import (
+    AttentionToyClassifier,
+    BagOfWordsMLP,
+    EncoderClassifier,
+    PrefixTuningClassifier,
+    RNNTextClassifier,
+    TransformerTextClassifier,
+)
 
 
 def _data(tokenizer: str, size: int) -> TextClassificationDataModule:
@@ -25,7 +31,9 @@ def _run(net, dm, lr: float, epochs: int) -> float:
     for _ in range(epochs):
         net.train()
         for batch in dm.train_dataloader():
-            loss = torch.nn.functional.cross_entropy(net(**{k: v for k, v in batch.items() if k in names}), batch["label"])
+            loss = torch.nn.functional.cross_entropy(
+                net(**{k: v for k, v in batch.items() if k in names}), batch["label"]
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -44,11 +52,15 @@ def test_own_vocabulary_models_learn(kind):
     seed_everything(0)
     dm = _data("vocab", 2000)
     v = dm.model_info()["vocab_size"]
-    net = {"lstm": lambda: RNNTextClassifier(v, 2, cell="lstm", embedding_dim=16, hidden_size=16, bidirectional=True),
-           "gru": lambda: RNNTextClassifier(v, 2, cell="gru", embedding_dim=16, hidden_size=16),
-           "bow": lambda: BagOfWordsMLP(v, 2, hidden=[32], dropout=0.0),
-           "transformer": lambda: TransformerTextClassifier(v, 2, d_model=32, num_heads=2, num_layers=1, d_ff=64, dropout=0.0),
-           "attention_toy": lambda: AttentionToyClassifier(v, 2)}[kind]()
+    net = {
+        "lstm": lambda: RNNTextClassifier(v, 2, cell="lstm", embedding_dim=16, hidden_size=16, bidirectional=True),
+        "gru": lambda: RNNTextClassifier(v, 2, cell="gru", embedding_dim=16, hidden_size=16),
+        "bow": lambda: BagOfWordsMLP(v, 2, hidden=[32], dropout=0.0),
+        "transformer": lambda: TransformerTextClassifier(
+            v, 2, d_model=32, num_heads=2, num_layers=1, d_ff=64, dropout=0.0
+        ),
+        "attention_toy": lambda: AttentionToyClassifier(v, 2),
+    }[kind]()
     acc = _run(net, dm, lr=1e-2, epochs=6)
     # bag of words cannot see where "not" is, but on these pairs counts suffice
     assert acc >= 0.95, f"{kind}: val acc {acc:.3f}"

@@ -8,13 +8,27 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab_modules.nets import (AttentionToyClassifier, BagOfWordsMLP, BertGRU, EncoderClassifier, MultiHeadAttention,
-                              PrefixTuningClassifier, RNNTextClassifier, TransformerTextClassifier, count_parameters)
+from lab_modules.nets import (
+    AttentionToyClassifier,
+    BagOfWordsMLP,
+    BertGRU,
+    EncoderClassifier,
+    MultiHeadAttention,
+    PrefixTuningClassifier,
+    RNNTextClassifier,
+    TransformerTextClassifier,
+    count_parameters,
+)
 from lab_modules.nets.attention import scaled_dot_product
 from lab_modules.nets.encoder_cache import CachedFrozenEncoder
 
-TINY_BERT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-             "max_position_embeddings": 64}
+TINY_BERT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 64,
+}
 
 
 def test_scaled_dot_product_matches_torch_with_padding_mask():
@@ -48,16 +62,18 @@ def test_multi_head_attention_matches_torch_multihead():
 
 
 def _nets():
-    return [RNNTextClassifier(60, 3, cell="lstm", num_layers=2, bidirectional=True, embedding_dim=8, hidden_size=8),
-            RNNTextClassifier(60, 3, cell="gru", embedding_dim=8, hidden_size=8),
-            BagOfWordsMLP(60, 3, hidden=[16]),
-            TransformerTextClassifier(60, 3, d_model=16, num_heads=2, num_layers=2, d_ff=32),
-            AttentionToyClassifier(60, 3),
-            EncoderClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, trainable_layers=1),
-            EncoderClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, trainable_layers=0),
-            BertGRU(encoder_config=TINY_BERT, vocab_size=60, hidden_size=8),
-            PrefixTuningClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, prefix_length=4),
-            PrefixTuningClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, prefix_length=None)]
+    return [
+        RNNTextClassifier(60, 3, cell="lstm", num_layers=2, bidirectional=True, embedding_dim=8, hidden_size=8),
+        RNNTextClassifier(60, 3, cell="gru", embedding_dim=8, hidden_size=8),
+        BagOfWordsMLP(60, 3, hidden=[16]),
+        TransformerTextClassifier(60, 3, d_model=16, num_heads=2, num_layers=2, d_ff=32),
+        AttentionToyClassifier(60, 3),
+        EncoderClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, trainable_layers=1),
+        EncoderClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, trainable_layers=0),
+        BertGRU(encoder_config=TINY_BERT, vocab_size=60, hidden_size=8),
+        PrefixTuningClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, prefix_length=4),
+        PrefixTuningClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=3, prefix_length=None),
+    ]
 
 
 def _call(net, ids, mask):
@@ -77,14 +93,23 @@ def test_padding_never_changes_a_prediction():
         with torch.no_grad():
             batched = _call(net, ids, mask)
             for i, n in enumerate(lengths.tolist()):
-                alone = _call(net, ids[i:i + 1, :n], mask[i:i + 1, :n])
-                torch.testing.assert_close(batched[i:i + 1], alone, atol=1e-5, rtol=1e-4,
-                                           msg=f"{type(net).__name__}: padding changed the output")
+                alone = _call(net, ids[i : i + 1, :n], mask[i : i + 1, :n])
+                torch.testing.assert_close(
+                    batched[i : i + 1],
+                    alone,
+                    atol=1e-5,
+                    rtol=1e-4,
+                    msg=f"{type(net).__name__}: padding changed the output",
+                )
                 # and garbage in padded positions is ignored too
-                noisy = ids[i:i + 1].clone()
+                noisy = ids[i : i + 1].clone()
                 noisy[0, n:] = 7
-                torch.testing.assert_close(_call(net, noisy, mask[i:i + 1]) if not isinstance(net, BagOfWordsMLP) else alone,
-                                           alone, atol=1e-5, rtol=1e-4)
+                torch.testing.assert_close(
+                    _call(net, noisy, mask[i : i + 1]) if not isinstance(net, BagOfWordsMLP) else alone,
+                    alone,
+                    atol=1e-5,
+                    rtol=1e-4,
+                )
 
 
 def test_parameter_count_pins():
@@ -103,8 +128,11 @@ def test_prefix_tuning_trains_only_prefix_and_head():
     head_only = PrefixTuningClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=6, prefix_length=None)
     assert count_parameters(head_only, True) == 32 * 6 + 6
     finetune = EncoderClassifier(encoder_config=TINY_BERT, vocab_size=60, num_classes=6, trainable_layers=1)
-    names = {".".join(n.split(".")[:4]) if n.startswith("encoder.") else n.split(".")[0]
-             for n, p in finetune.named_parameters() if p.requires_grad}
+    names = {
+        ".".join(n.split(".")[:4]) if n.startswith("encoder.") else n.split(".")[0]
+        for n, p in finetune.named_parameters()
+        if p.requires_grad
+    }
     assert names == {"encoder.encoder.layer.1", "head"}  # last layer (index 1 of 2) and the head only
 
 

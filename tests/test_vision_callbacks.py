@@ -39,22 +39,38 @@ def drawn(monkeypatch):
 
     def capture(trainer, fig, name, step=None):
         axes = [ax for ax in fig.axes if ax.get_images() or ax.patches]
-        data = {"images": [ax.get_images()[0].get_array() for ax in axes if ax.get_images()],
-                "titles": [ax.get_title() for ax in axes],
-                "bars": [p.get_height() for ax in axes for p in ax.patches],
-                "size_px": tuple(fig.get_size_inches() * 110)}
+        data = {
+            "images": [ax.get_images()[0].get_array() for ax in axes if ax.get_images()],
+            "titles": [ax.get_title() for ax in axes],
+            "bars": [p.get_height() for ax in axes for p in ax.patches],
+            "size_px": tuple(fig.get_size_inches() * 110),
+        }
         figures[name] = (data, log_figure(trainer, fig, name, step))
 
-    for mod in (callbacks.conv_filters, callbacks.feature_maps, callbacks.label_histogram, callbacks.misclassified,
-                callbacks.sample_grid, callbacks.weight_images):
+    for mod in (
+        callbacks.conv_filters,
+        callbacks.feature_maps,
+        callbacks.label_histogram,
+        callbacks.misclassified,
+        callbacks.sample_grid,
+        callbacks.weight_images,
+    ):
         monkeypatch.setattr(mod, "log_figure", capture)
     return figures
 
 
 def _fit(model, dm, cbs, tmp_path, test=True):
-    trainer = L.Trainer(max_steps=3, limit_val_batches=1, limit_test_batches=2, num_sanity_val_steps=0,
-                        logger=CSVLogger(tmp_path), callbacks=cbs, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=3,
+        limit_val_batches=1,
+        limit_test_batches=2,
+        num_sanity_val_steps=0,
+        logger=CSVLogger(tmp_path),
+        callbacks=cbs,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     if test:
         trainer.test(model, datamodule=dm, verbose=False)
@@ -77,7 +93,11 @@ def test_cnn_figures(tmp_path, drawn):
 
     # label histogram: one bar per class per split, heights = the split's label counts
     data, path = drawn["data/label_histogram"]
-    expected = [c for split in ("train", "val", "test") for c in torch.bincount(dm.datasets[split].labels, minlength=10).tolist()]
+    expected = [
+        c
+        for split in ("train", "val", "test")
+        for c in torch.bincount(dm.datasets[split].labels, minlength=10).tolist()
+    ]
     assert data["bars"] == expected and sum(expected[:10]) == 64
     assert _png(path).ndim == 3
 
@@ -143,6 +163,7 @@ def test_layer_names_are_checked(tmp_path):
 
 # --- one-logit (binary) classifiers: the figures read pl_module.probabilities, not a softmax/argmax of their own ---
 
+
 def _binary_model(dm: MNISTDataModule) -> Classifier:
     """0 vs 1 with ONE logit: "1" when an image has little ink. The threshold sits at the 30% quantile of the test
     images' ink, so some 1s are predicted right and some wrong (a softmax over one logit says "0" for all)."""
@@ -157,8 +178,9 @@ def _binary_model(dm: MNISTDataModule) -> Classifier:
 
 
 def _binary_dm() -> MNISTDataModule:
-    return MNISTDataModule(source="embedded", classes=["0", "1"], batch_size=16, eval_batch_size=50,
-                           max_train_samples=64)
+    return MNISTDataModule(
+        source="embedded", classes=["0", "1"], batch_size=16, eval_batch_size=50, max_train_samples=64
+    )
 
 
 def _test_predictions(model, dm, batches: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -183,8 +205,13 @@ def test_binary_classifier_figures_show_its_real_predictions(tmp_path, drawn):
     wrong = (preds != labels).nonzero().flatten()
     assert 3 <= len(wrong) and ((preds == 1) & (labels == 1)).sum() >= 3  # the setup shows the flaw
 
-    trainer = L.Trainer(limit_test_batches=2, logger=CSVLogger(tmp_path), enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[MisclassifiedExamples(n=100), SampleGrid(n=32)])
+    trainer = L.Trainer(
+        limit_test_batches=2,
+        logger=CSVLogger(tmp_path),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[MisclassifiedExamples(n=100), SampleGrid(n=32)],
+    )
     acc = trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"]
     assert acc == pytest.approx(float((preds == labels).float().mean()))
 
@@ -209,9 +236,18 @@ def test_binary_classifier_phase_accuracy_is_the_test_accuracy(tmp_path):
     dm = _binary_dm()
     model = _binary_model(dm)
     phased = PhasedFinetuning(freeze=False, head_epochs=1)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, limit_test_batches=2,
-                        num_sanity_val_steps=0, logger=CSVLogger(tmp_path), callbacks=[phased],
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        limit_test_batches=2,
+        num_sanity_val_steps=0,
+        logger=CSVLogger(tmp_path),
+        callbacks=[phased],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     _, labels, preds = _test_predictions(model, dm, batches=2)
     true_acc = float((preds == labels).float().mean())

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from datamodules import MNISTDataModule
-from labcore.errors import LabError
 from datamodules.samplers import EqualChunks
 from lab_modules import Classifier
 from lab_modules.nets import MLP
+from labcore.errors import LabError
 
 
 def _model(lr: float = 1.0, momentum: float = 0.0) -> Classifier:
@@ -26,8 +26,15 @@ def _one_step(batch_size, accumulate: int, n: int = 48) -> tuple[dict, dict, MNI
     dm = MNISTDataModule(source="embedded", batch_size=batch_size, max_train_samples=n, eval_batch_size=64)
     model = _model()
     before = {k: v.detach().clone() for k, v in model.net.named_parameters()}
-    trainer = L.Trainer(max_steps=1, accumulate_grad_batches=accumulate, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=1,
+        accumulate_grad_batches=accumulate,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     after = {k: v.detach().clone() for k, v in model.net.named_parameters()}
     return before, after, dm
@@ -74,8 +81,15 @@ def test_minibatch_learns_more_per_epoch_than_full_batch():
         dm = MNISTDataModule(source="embedded", batch_size=bs, eval_batch_size=500)
         net = MLP(in_features=784, hidden=[128, 64], batchnorm=False, dropout=0.0, init="default")
         model = Classifier(net, num_classes=10, optimizer=lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9))
-        trainer = L.Trainer(max_epochs=2, accumulate_grad_batches=acc, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+        trainer = L.Trainer(
+            max_epochs=2,
+            accumulate_grad_batches=acc,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
         trainer.fit(model, datamodule=dm)
         accs[name] = float(trainer.callback_metrics["val/acc"])
     assert accs["mini"] > 0.8, accs

@@ -18,11 +18,14 @@ def _net_args(lab: str) -> dict:
     return cfg["model"]["init_args"]["net"].get("init_args") or {}
 
 
-@pytest.mark.parametrize(("lab", "net", "data", "expected"), [
-    ("early_stopping", ConvPoolLinear, {"in_channels": 3, "image_size": 128, "num_classes": 2}, 263_042),
-    ("feature_maps", LeNet, {"in_channels": 3, "image_size": 32, "num_classes": 10}, 62_006),
-    ("mnist_cnn", SmallCNN, {"in_channels": 1, "image_size": 28, "num_classes": 10}, 206_922),
-])
+@pytest.mark.parametrize(
+    ("lab", "net", "data", "expected"),
+    [
+        ("early_stopping", ConvPoolLinear, {"in_channels": 3, "image_size": 128, "num_classes": 2}, 263_042),
+        ("feature_maps", LeNet, {"in_channels": 3, "image_size": 32, "num_classes": 10}, 62_006),
+        ("mnist_cnn", SmallCNN, {"in_channels": 1, "image_size": 28, "num_classes": 10}, 206_922),
+    ],
+)
 def test_parameter_counts(lab, net, data, expected):
     assert count_parameters(net(**_net_args(lab), **data)) == expected
 

@@ -23,8 +23,17 @@ from tests.helpers import ROOT, TINY, cli, summary
 
 PRETRAIN = str(ROOT / "configs" / "labs" / "vision" / "transfer_pretrain.yaml")
 TRANSFER = str(ROOT / "configs" / "labs" / "vision" / "transfer_learning.yaml")
-FAST = [*TINY, "--trainer.limit_test_batches", "2", "--model.init_args.net.init_args.cifar_stem", "false",
-        "--data.init_args.batch_size", "8", "--data.init_args.eval_batch_size", "16"]
+FAST = [
+    *TINY,
+    "--trainer.limit_test_batches",
+    "2",
+    "--model.init_args.net.init_args.cifar_stem",
+    "false",
+    "--data.init_args.batch_size",
+    "8",
+    "--data.init_args.eval_batch_size",
+    "16",
+]
 NET = "--model.init_args.net.init_args."
 
 
@@ -37,9 +46,24 @@ def test_pretrain_then_two_phase_transfer(tmp_path):
     runs = tmp_path / "runs"
     pre = cli("fit", "--config", PRETRAIN, *FAST, runs_dir=runs, lab="transfer_pretrain")
     (best,) = (pre / "checkpoints").glob("best-*.ckpt")
-    run = cli("fit", "--config", TRANSFER, *FAST, "--trainer.max_epochs", "2", "--test_after_fit", "true",
-              NET + "weights", "run:transfer_pretrain", NET + "runs_dir", str(runs),
-              "--trainer.callbacks.init_args.head_epochs", "1", runs_dir=runs, lab="transfer")
+    run = cli(
+        "fit",
+        "--config",
+        TRANSFER,
+        *FAST,
+        "--trainer.max_epochs",
+        "2",
+        "--test_after_fit",
+        "true",
+        NET + "weights",
+        "run:transfer_pretrain",
+        NET + "runs_dir",
+        str(runs),
+        "--trainer.callbacks.init_args.head_epochs",
+        "1",
+        runs_dir=runs,
+        lab="transfer",
+    )
 
     before = _state(best)["state_dict"]
     ckpt = _state(run / "checkpoints" / "last.ckpt")
@@ -48,8 +72,12 @@ def test_pretrain_then_two_phase_transfer(tmp_path):
     # Equal running statistics alone do not show that BatchNorm was frozen: Lightning's freeze() sets
     # track_running_stats=False, so a frozen BN layer left in training mode keeps its buffers but normalises
     # with batch statistics; test_frozen_batchnorm_normalises_with_pretrained_statistics checks the forward.
-    for key in ("net.backbone.conv1.weight", "net.backbone.layer1.0.conv1.weight",
-                "net.backbone.layer2.1.bn2.running_mean", "net.backbone.layer1.0.bn1.weight"):
+    for key in (
+        "net.backbone.conv1.weight",
+        "net.backbone.layer1.0.conv1.weight",
+        "net.backbone.layer2.1.bn2.running_mean",
+        "net.backbone.layer1.0.bn1.weight",
+    ):
         torch.testing.assert_close(after[key], before[key], rtol=0, atol=0)
     # unfrozen in phase 2: moved away from the pretrained weights; the head is new (5 classes)
     assert not torch.equal(after["net.backbone.layer4.1.conv2.weight"], before["net.backbone.layer4.1.conv2.weight"])
@@ -60,8 +88,13 @@ def test_pretrain_then_two_phase_transfer(tmp_path):
     phases = summary(run)["phases"]
     fc = 512 * 5 + 5
     assert phases["phase1"]["trainable_params"] == fc
-    layer34 = sum(v.numel() for k, v in after.items() if k.startswith(("net.backbone.layer3.", "net.backbone.layer4."))
-                  and "running" not in k and "num_batches" not in k)
+    layer34 = sum(
+        v.numel()
+        for k, v in after.items()
+        if k.startswith(("net.backbone.layer3.", "net.backbone.layer4."))
+        and "running" not in k
+        and "num_batches" not in k
+    )
     assert phases["phase2"]["trainable_params"] == fc + layer34
     for p in ("phase1", "phase2"):
         assert 0.0 <= phases[p]["test_acc"] <= 1.0 and phases[p]["seconds"] > 0
@@ -79,15 +112,31 @@ def test_imagenet_weights_offline_is_one_line_error(tmp_path, monkeypatch, capsy
 
 def test_missing_checkpoint_names_the_fix(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        cli("fit", "--config", TRANSFER, *TINY, NET + "weights", "nowhere/best.ckpt", runs_dir=tmp_path / "runs",
-            lab="x")
+        cli(
+            "fit",
+            "--config",
+            TRANSFER,
+            *TINY,
+            NET + "weights",
+            "nowhere/best.ckpt",
+            runs_dir=tmp_path / "runs",
+            lab="x",
+        )
     assert "weights=nowhere/best.ckpt: no such file" in capsys.readouterr().err
 
 
 def test_scratch_baseline_trains_everything(tmp_path):
     """The compare spec's scratch variant: `weights=null` (as jsonargparse hands it over) and nothing frozen."""
-    run = cli("fit", "--config", TRANSFER, *FAST, f"{NET}weights=null", "--trainer.callbacks.init_args.freeze=false",
-              runs_dir=tmp_path / "runs", lab="scratch")
+    run = cli(
+        "fit",
+        "--config",
+        TRANSFER,
+        *FAST,
+        f"{NET}weights=null",
+        "--trainer.callbacks.init_args.freeze=false",
+        runs_dir=tmp_path / "runs",
+        lab="scratch",
+    )
     s = summary(run)
     assert s["phases"]["phase1"]["trainable_params"] == s["params"]
 
@@ -115,6 +164,7 @@ def test_freezing_a_random_backbone_is_refused(tmp_path, capsys):
 
 
 # --- weights resolution: deterministic, never by mtime ----------------------------------------------
+
 
 def _fake_run(runs, version: int, value: float, summary_json: bool = True):
     """A finished transfer_pretrain run whose backbone tensors are all ``value``; returns its checkpoint."""
@@ -144,7 +194,9 @@ def test_run_reference_takes_highest_version_and_its_recorded_best_checkpoint(tm
     cwd_default = TransferResNet18(num_classes=5, weights="run:transfer_pretrain")  # the test's cwd is tmp_path
     assert cwd_default.weights_source == str(new)
     with pytest.raises(LabError, match="glob"):
-        TransferResNet18(num_classes=5, weights=str(runs / "transfer_pretrain" / "version_*" / "checkpoints" / "*.ckpt"))
+        TransferResNet18(
+            num_classes=5, weights=str(runs / "transfer_pretrain" / "version_*" / "checkpoints" / "*.ckpt")
+        )
     with pytest.raises(LabError, match="no finished transfer_pretrain run"):
         TransferResNet18(num_classes=5, weights="run:transfer_pretrain", runs_dir=str(tmp_path / "elsewhere"))
 
@@ -182,9 +234,18 @@ def _model(weights: str) -> Classifier:
 
 
 def _trainer(tmp_path, max_epochs: int, callbacks: list) -> L.Trainer:
-    return L.Trainer(max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=1, limit_test_batches=1,
-                     num_sanity_val_steps=0, logger=CSVLogger(tmp_path / "logs"), callbacks=callbacks,
-                     enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    return L.Trainer(
+        max_epochs=max_epochs,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        limit_test_batches=1,
+        num_sanity_val_steps=0,
+        logger=CSVLogger(tmp_path / "logs"),
+        callbacks=callbacks,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
 
 
 @pytest.mark.slow
@@ -193,8 +254,9 @@ def test_resume_after_the_unfreeze_epoch_stays_fine_tuned(tmp_path):
     weights = _pretrained(tmp_path)
     ckpts = tmp_path / "ckpt"
     first = _model(weights)
-    _trainer(tmp_path, 2, [PhasedFinetuning(head_epochs=1, backbone_lr=1e-4), ModelCheckpoint(ckpts, save_last=True)]) \
-        .fit(first, datamodule=_dm())
+    _trainer(
+        tmp_path, 2, [PhasedFinetuning(head_epochs=1, backbone_lr=1e-4), ModelCheckpoint(ckpts, save_last=True)]
+    ).fit(first, datamodule=_dm())
     saved = {k: v.clone() for k, v in first.state_dict().items()}  # what last.ckpt holds (end of epoch 2)
 
     model, phased = _model(weights), PhasedFinetuning(head_epochs=1, backbone_lr=1e-4)

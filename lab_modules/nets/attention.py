@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 
 
-def scaled_dot_product(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None,
-                       dropout: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+def scaled_dot_product(
+    q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None, dropout: nn.Module | None = None
+) -> tuple[Tensor, Tensor]:
     """``softmax(q k^T / sqrt(d)) v``; ``key_mask`` (N x Lk, 1 = real token) hides padded keys.
 
     Returns the output and the attention weights (``... x Lq x Lk``).
@@ -44,7 +45,9 @@ class MultiHeadAttention(nn.Module):
         n, length, _ = x.shape
         return x.view(n, length, self.num_heads, self.d_head).transpose(1, 2)
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
         out, weights = scaled_dot_product(q, k, v, key_mask, self.dropout)
         out = out.transpose(1, 2).reshape(query.shape[0], query.shape[1], self.d_model)
@@ -74,7 +77,10 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[1] > self.pe.shape[0]:
-            raise ValueError(f"sequence of {x.shape[1]} tokens > max_len={self.pe.shape[0]}; raise max_len or lower the data's max_length")
+            raise ValueError(
+                f"sequence of {x.shape[1]} tokens > max_len={self.pe.shape[0]}; "
+                "raise max_len or lower the data's max_length"
+            )
         return x + self.pe[: x.shape[1]]
 
 

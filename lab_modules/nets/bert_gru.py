@@ -22,17 +22,33 @@ class BertGRU(nn.Module):
     for a pretrained encoder (word-level ids).
     """
 
-    def __init__(self, encoder: str | None = None, encoder_config: dict[str, Any] | None = None,
-                 vocab_size: int | None = None, num_classes: int = 2, hidden_size: int = 256, num_layers: int = 2,
-                 bidirectional: bool = True, dropout: float = 0.25, binary: bool = True,
-                 cache_encoder_outputs: bool = False, cache_dir: str | None = None,
-                 tokenizer: str | None = None) -> None:
+    def __init__(
+        self,
+        encoder: str | None = None,
+        encoder_config: dict[str, Any] | None = None,
+        vocab_size: int | None = None,
+        num_classes: int = 2,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        bidirectional: bool = True,
+        dropout: float = 0.25,
+        binary: bool = True,
+        cache_encoder_outputs: bool = False,
+        cache_dir: str | None = None,
+        tokenizer: str | None = None,
+    ) -> None:
         super().__init__()
         model = load_encoder(encoder, encoder_config, vocab_size, tokenizer)
         freeze(model)
         self.encoder = CachedFrozenEncoder(model, cache_encoder_outputs, cache_dir)
-        self.rnn = nn.GRU(model.config.hidden_size, hidden_size, num_layers=num_layers, batch_first=True,
-                          bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = nn.GRU(
+            model.config.hidden_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.dropout = nn.Dropout(dropout)
         out = 1 if binary else num_classes
         if binary and num_classes != 2:

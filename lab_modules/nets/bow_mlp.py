@@ -6,8 +6,9 @@ import torch
 from torch import Tensor, nn
 
 
-def mlp_head(in_features: int, hidden: list[int], num_classes: int, dropout: float,
-             layer_norm: bool = False) -> nn.Sequential:
+def mlp_head(
+    in_features: int, hidden: list[int], num_classes: int, dropout: float, layer_norm: bool = False
+) -> nn.Sequential:
     """``in -> hidden[0] -> ... -> num_classes``: Linear [+ LayerNorm] + ReLU + Dropout per layer."""
     layers: list[nn.Module] = []
     width = in_features
@@ -26,9 +27,15 @@ class BagOfWordsMLP(nn.Module):
     parameters for a 10,000-word vocabulary and 2 classes). The counts are built on the fly from
     ``input_ids`` (padding not counted); ``binary`` gives presence (0/1) instead of counts."""
 
-    def __init__(self, vocab_size: int = 10000, num_classes: int = 2, pad_index: int = 0,
-                 hidden: list[int] = [512, 256, 128, 64],  # noqa: B006 - jsonargparse needs a literal default
-                 dropout: float = 0.3, binary: bool = False) -> None:
+    def __init__(
+        self,
+        vocab_size: int = 10000,
+        num_classes: int = 2,
+        pad_index: int = 0,
+        hidden: list[int] = [512, 256, 128, 64],  # noqa: B006 - jsonargparse needs a literal default
+        dropout: float = 0.3,
+        binary: bool = False,
+    ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.pad_index = pad_index

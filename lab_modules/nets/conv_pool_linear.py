@@ -12,8 +12,15 @@ class ConvPoolLinear(nn.Module):
     R2-L7's cats-vs-dogs net: 896 + 262,146 = 263,042 parameters.
     """
 
-    def __init__(self, in_channels: int = 3, image_size: int = 128, num_classes: int = 2,
-                 channels: int = 32, kernel_size: int = 3, pool: int = 2) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        image_size: int = 128,
+        num_classes: int = 2,
+        channels: int = 32,
+        kernel_size: int = 3,
+        pool: int = 2,
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, channels, kernel_size, padding=kernel_size // 2)
         self.act = nn.ReLU()

@@ -18,8 +18,13 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -32,15 +37,23 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, in_channels: int = 3, ngf: int = 64, n_blocks: int = 9, n_down: int = 2) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7),
-                                   nn.InstanceNorm2d(ngf), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, 7),
+            nn.InstanceNorm2d(ngf),
+            nn.ReLU(True),
+        ]
         c = ngf
         for _ in range(n_down):
             layers += [nn.Conv2d(c, 2 * c, 3, 2, 1), nn.InstanceNorm2d(2 * c), nn.ReLU(True)]
             c *= 2
         layers += [ResidualBlock(c) for _ in range(n_blocks)]
         for _ in range(n_down):
-            layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1),
+                nn.InstanceNorm2d(c // 2),
+                nn.ReLU(True),
+            ]
             c //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, in_channels, 7), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
@@ -59,7 +72,7 @@ class PatchDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         c = ndf
         for i in range(1, n_layers + 1):
-            c_out = ndf * min(2 ** i, 8)
+            c_out = ndf * min(2**i, 8)
             stride = 2 if i < n_layers else 1
             layers += [nn.Conv2d(c, c_out, 4, stride, 1), nn.InstanceNorm2d(c_out), nn.LeakyReLU(0.2, True)]
             c = c_out

@@ -41,7 +41,14 @@ def fingerprint(model: nn.Module) -> str:
     for name, p in model.state_dict().items():
         t = p.detach().float().flatten()
         h.update(name.encode())
-        h.update(np.asarray([t.sum().item(), (t * torch.arange(t.numel(), dtype=t.dtype)).sum().item() if t.numel() < 2**24 else 0.0]).tobytes())
+        h.update(
+            np.asarray(
+                [
+                    t.sum().item(),
+                    (t * torch.arange(t.numel(), dtype=t.dtype)).sum().item() if t.numel() < 2**24 else 0.0,
+                ]
+            ).tobytes()
+        )
     return h.hexdigest()
 
 
@@ -116,8 +123,9 @@ class CachedFrozenEncoder(nn.Module):
     """Wraps a frozen encoder: ``forward(input_ids, attention_mask)`` -> last hidden states,
     under ``no_grad``, read from / written to an ``EncoderOutputCache`` when ``cache`` is on."""
 
-    def __init__(self, encoder: nn.Module, cache: bool = False, cache_dir: str | None = None,
-                 cache_dtype: str = "float16") -> None:
+    def __init__(
+        self, encoder: nn.Module, cache: bool = False, cache_dir: str | None = None, cache_dtype: str = "float16"
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.cache_enabled = cache
@@ -139,7 +147,7 @@ class CachedFrozenEncoder(nn.Module):
             self._cache = EncoderOutputCache(where, self.encoder.config.hidden_size, dtype=self.cache_dtype)
         return self._cache.get(input_ids, attention_mask, self._compute)
 
-    def train(self, mode: bool = True) -> "CachedFrozenEncoder":
+    def train(self, mode: bool = True) -> CachedFrozenEncoder:
         super().train(mode)
         self.encoder.eval()  # frozen: no dropout, so cached and fresh outputs agree
         return self

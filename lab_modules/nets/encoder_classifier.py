@@ -24,12 +24,21 @@ class EncoderClassifier(nn.Module):
     ``tokenizer`` (filled from the data): ``vocab`` is refused for a pretrained encoder (word-level ids).
     """
 
-    def __init__(self, encoder: str | None = None, encoder_config: dict[str, Any] | None = None,
-                 vocab_size: int | None = None, num_classes: int = 2, trainable_layers: int = 0,
-                 hidden: list[int] = [256],  # noqa: B006 - jsonargparse needs a literal default
-                 layer_norm: bool = True, dropout: float = 0.3, pooling: Literal["mean", "cls"] = "mean",
-                 cache_encoder_outputs: bool = False, cache_dir: str | None = None,
-                 tokenizer: str | None = None) -> None:
+    def __init__(
+        self,
+        encoder: str | None = None,
+        encoder_config: dict[str, Any] | None = None,
+        vocab_size: int | None = None,
+        num_classes: int = 2,
+        trainable_layers: int = 0,
+        hidden: list[int] = [256],  # noqa: B006 - jsonargparse needs a literal default
+        layer_norm: bool = True,
+        dropout: float = 0.3,
+        pooling: Literal["mean", "cls"] = "mean",
+        cache_encoder_outputs: bool = False,
+        cache_dir: str | None = None,
+        tokenizer: str | None = None,
+    ) -> None:
         super().__init__()
         model = load_encoder(encoder, encoder_config, vocab_size, tokenizer)
         unfreeze_last_layers(model, trainable_layers)
@@ -48,7 +57,7 @@ class EncoderClassifier(nn.Module):
         pooled = hidden[:, 0] if self.pooling == "cls" else masked_mean(hidden, attention_mask)
         return self.head(pooled)
 
-    def train(self, mode: bool = True) -> "EncoderClassifier":
+    def train(self, mode: bool = True) -> EncoderClassifier:
         super().train(mode)
         keep_frozen_in_eval(self.encoder)
         return self

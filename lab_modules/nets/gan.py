@@ -15,8 +15,13 @@ class MLPGenerator(nn.Module):
     """``latent_dim -> hidden... -> prod(image_shape)`` with LeakyReLU(0.2), tanh output.
     The report: 100-128-256-512-784."""
 
-    def __init__(self, latent_dim: int = 100, hidden: list[int] = [128, 256, 512],  # noqa: B006
-                 input_shape: list[int] = [1, 28, 28], batchnorm: bool = False) -> None:  # noqa: B006
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        hidden: list[int] = [128, 256, 512],  # noqa: B006
+        input_shape: list[int] = [1, 28, 28],
+        batchnorm: bool = False,
+    ) -> None:  # noqa: B006
         super().__init__()
         self.latent_dim, self.image_shape = latent_dim, list(input_shape)
         layers: list[nn.Module] = []
@@ -37,8 +42,12 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """``prod(image_shape) -> hidden... -> 1`` with LeakyReLU(0.2). The report: 784-512-256-128-1."""
 
-    def __init__(self, input_shape: list[int] = [1, 28, 28], hidden: list[int] = [512, 256, 128],  # noqa: B006
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        input_shape: list[int] = [1, 28, 28],
+        hidden: list[int] = [512, 256, 128],  # noqa: B006
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
@@ -75,11 +84,17 @@ class DCGANGenerator(nn.Module):
         if side % 4:
             raise ValueError(f"DCGANGenerator needs an image side divisible by 4, got {side}")
         self.latent_dim, self.ngf, self.side = latent_dim, ngf, side // 4
-        self.project = nn.Sequential(nn.Linear(latent_dim, 2 * ngf * self.side ** 2, bias=False),
-                                     nn.BatchNorm1d(2 * ngf * self.side ** 2), nn.ReLU(inplace=True))
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, 2 * ngf * self.side**2, bias=False),
+            nn.BatchNorm1d(2 * ngf * self.side**2),
+            nn.ReLU(inplace=True),
+        )
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(2 * ngf, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(ngf, c, 4, 2, 1), nn.Tanh(),
+            nn.ConvTranspose2d(2 * ngf, ngf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(ngf, c, 4, 2, 1),
+            nn.Tanh(),
         )
         dcgan_init(self)
 
@@ -94,9 +109,13 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         c, side = input_shape[0], input_shape[-1]
         self.layers = nn.Sequential(
-            nn.Conv2d(c, ndf, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.2, inplace=True),
-            nn.Flatten(), nn.Linear(2 * ndf * (side // 4) ** 2, 1),
+            nn.Conv2d(c, ndf, 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(2 * ndf),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Flatten(),
+            nn.Linear(2 * ndf * (side // 4) ** 2, 1),
         )
         dcgan_init(self)
 

@@ -56,4 +56,3 @@ class MLP(nn.Module):
     @property
     def first_layer(self) -> nn.Linear:
         return self.layers[1]  # layers[0] is Flatten
-

@@ -21,7 +21,7 @@ class MNISTFeatureNet(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "MNISTFeatureNet":
+    def train(self, mode: bool = True) -> MNISTFeatureNet:
         return super().train(False)  # frozen: always in eval mode (dropout off)
 
     def forward(self, image: Tensor) -> Tensor:
@@ -32,14 +32,18 @@ class MNISTFeatureNet(nn.Module):
         return self.cnn.classifier[3:](self(image))
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Tensor]) -> "MNISTFeatureNet":
+    def from_state_dict(cls, state: dict[str, Tensor]) -> MNISTFeatureNet:
         """Build from a SmallCNN state dict (keys ``features.*``, ``classifier.*``), reading the
         widths from the weight shapes."""
-        convs = sorted((int(k.split(".")[1]), v) for k, v in state.items() if k.startswith("features.") and v.dim() == 4)
+        convs = sorted(
+            (int(k.split(".")[1]), v) for k, v in state.items() if k.startswith("features.") and v.dim() == 4
+        )
         if not convs or "classifier.1.weight" not in state:
             raise ValueError("not a SmallCNN state dict (needs features.N.weight and classifier.1.weight)")
         if any(k.endswith("running_mean") for k in state):
-            raise ValueError("SmallCNN with batchnorm is not supported as a feature net; train it with batchnorm: false")
+            raise ValueError(
+                "SmallCNN with batchnorm is not supported as a feature net; train it with batchnorm: false"
+            )
         net = cls(channels=[int(v.shape[0]) for _, v in convs], hidden=int(state["classifier.1.weight"].shape[0]))
         net.cnn.load_state_dict({k: v.float() for k, v in state.items()})
         return net

@@ -20,15 +20,24 @@ class PrefixTuningClassifier(nn.Module):
     (``embeddings`` + ``encoder``). ``tokenizer`` (filled from the data): ``vocab`` is refused for a
     pretrained encoder (word-level ids)."""
 
-    def __init__(self, encoder: str | None = None, encoder_config: dict[str, Any] | None = None,
-                 vocab_size: int | None = None, num_classes: int = 6, prefix_length: int | None = 20,
-                 hidden: list[int] = [],  # noqa: B006 - jsonargparse needs a literal default
-                 dropout: float = 0.1, init_std: float = 0.02,
-                 tokenizer: str | None = None) -> None:
+    def __init__(
+        self,
+        encoder: str | None = None,
+        encoder_config: dict[str, Any] | None = None,
+        vocab_size: int | None = None,
+        num_classes: int = 6,
+        prefix_length: int | None = 20,
+        hidden: list[int] = [],  # noqa: B006 - jsonargparse needs a literal default
+        dropout: float = 0.1,
+        init_std: float = 0.02,
+        tokenizer: str | None = None,
+    ) -> None:
         super().__init__()
         self.bert = load_encoder(encoder, encoder_config, vocab_size, tokenizer)
         if not (hasattr(self.bert, "embeddings") and hasattr(self.bert, "encoder")):
-            raise ValueError(f"{type(self.bert).__name__}: prefix tuning needs a BERT-like encoder (embeddings + encoder)")
+            raise ValueError(
+                f"{type(self.bert).__name__}: prefix tuning needs a BERT-like encoder (embeddings + encoder)"
+            )
         freeze(self.bert)
         h = self.bert.config.hidden_size
         self.prefix = nn.Parameter(torch.randn(prefix_length, h) * init_std) if prefix_length else None
@@ -46,10 +55,10 @@ class PrefixTuningClassifier(nn.Module):
         ext = create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=mask)
         out = self.bert.encoder(hidden, attention_mask=ext).last_hidden_state
         if self.prefix is not None:
-            out = out[:, self.prefix.shape[0]:]
+            out = out[:, self.prefix.shape[0] :]
         return self.head(masked_mean(out, attention_mask))
 
-    def train(self, mode: bool = True) -> "PrefixTuningClassifier":
+    def train(self, mode: bool = True) -> PrefixTuningClassifier:
         super().train(mode)
         self.bert.eval()  # frozen
         return self

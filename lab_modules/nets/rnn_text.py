@@ -29,8 +29,14 @@ class RNNTextClassifier(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
         rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.rnn = rnn(embedding_dim, hidden_size, num_layers=num_layers, batch_first=True,
-                       bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = rnn(
+            embedding_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 

@@ -17,11 +17,15 @@ from labcore.errors import LabError
 from labcore.offline import network_available
 
 _WEIGHTS = "--model.init_args.net.init_args.weights"
-_PRETRAIN = ("pretrain first: `python cli.py fit --config configs/labs/vision/transfer_pretrain.yaml`, then "
-             "`python cli.py fit --config configs/labs/vision/transfer_learning.yaml "
-             f"{_WEIGHTS} <its best checkpoint>` (or {_WEIGHTS} run:transfer_pretrain)")
-_HOW_TO_GET = (f"{_PRETRAIN}; online: {_WEIGHTS} imagenet --model.init_args.net.init_args.cifar_stem false; "
-               f"test/predict from a transfer checkpoint: {_WEIGHTS} null (the checkpoint holds the weights)")
+_PRETRAIN = (
+    "pretrain first: `python cli.py fit --config configs/labs/vision/transfer_pretrain.yaml`, then "
+    "`python cli.py fit --config configs/labs/vision/transfer_learning.yaml "
+    f"{_WEIGHTS} <its best checkpoint>` (or {_WEIGHTS} run:transfer_pretrain)"
+)
+_HOW_TO_GET = (
+    f"{_PRETRAIN}; online: {_WEIGHTS} imagenet --model.init_args.net.init_args.cifar_stem false; "
+    f"test/predict from a transfer checkpoint: {_WEIGHTS} null (the checkpoint holds the weights)"
+)
 _VERSION = re.compile(r"version_(\d+)")
 
 
@@ -45,8 +49,14 @@ class TransferResNet18(ResNet18):
     (``runs``, relative to the working directory); set it when the pretraining run went elsewhere.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, cifar_stem: bool = True,
-                 weights: str | None = None, runs_dir: str = "runs") -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        cifar_stem: bool = True,
+        weights: str | None = None,
+        runs_dir: str = "runs",
+    ) -> None:
         super().__init__(in_channels=in_channels, num_classes=num_classes, cifar_stem=cifar_stem)
         self.weights_source: str | None = None
         # jsonargparse may hand `null` over as "None"
@@ -67,15 +77,20 @@ class TransferResNet18(ResNet18):
 
     def _load_backbone(self, state: dict, source: str, strict: bool) -> None:
         own = self.state_dict()
-        usable = {k: v for k, v in state.items()
-                  if k in own and not k.startswith("backbone.fc.") and v.shape == own[k].shape}
+        usable = {
+            k: v for k, v in state.items() if k in own and not k.startswith("backbone.fc.") and v.shape == own[k].shape
+        }
         skipped = sorted(k for k in own if not k.startswith("backbone.fc.") and k not in usable)
         if skipped and strict:
-            raise LabError(f"{source}: no matching ResNet18 backbone ({len(skipped)} tensors missing or of another "
-                           f"shape, e.g. {skipped[0]}); pass a checkpoint of a ResNet18 run with the same cifar_stem")
+            raise LabError(
+                f"{source}: no matching ResNet18 backbone ({len(skipped)} tensors missing or of another "
+                f"shape, e.g. {skipped[0]}); pass a checkpoint of a ResNet18 run with the same cifar_stem"
+            )
         if skipped:
-            warnings.warn(f"[dl-labs] {source}: kept random init for {len(skipped)} tensors ({', '.join(skipped[:3])}...)",
-                          stacklevel=2)
+            warnings.warn(
+                f"[dl-labs] {source}: kept random init for {len(skipped)} tensors ({', '.join(skipped[:3])}...)",
+                stacklevel=2,
+            )
         self.load_state_dict(usable, strict=False)
         self.weights_source = source
         log.info(f"TransferResNet18: backbone loaded from {source} ({len(usable)} tensors; head fc is new)")
@@ -84,8 +99,10 @@ class TransferResNet18(ResNet18):
 def resolve_weights(weights: str, runs_dir: Path) -> Path:
     """The checkpoint file ``weights`` names: a file, a run directory, or ``run:<lab>`` under ``runs_dir``."""
     if any(c in weights for c in "*?["):
-        raise LabError(f"weights={weights}: globs are not resolved (the newest match by time is not reproducible); "
-                       f"pass a checkpoint path, a run directory or run:<lab>")
+        raise LabError(
+            f"weights={weights}: globs are not resolved (the newest match by time is not reproducible); "
+            f"pass a checkpoint path, a run directory or run:<lab>"
+        )
     if weights.startswith("run:"):
         lab = weights.removeprefix("run:").strip("/")
         return _latest_finished_run(runs_dir / lab, weights)
@@ -100,19 +117,29 @@ def resolve_weights(weights: str, runs_dir: Path) -> Path:
 
 
 def _latest_finished_run(lab_dir: Path, weights: str) -> Path:
-    versions = sorted(((int(m.group(1)), p) for p in (lab_dir.glob("version_*") if lab_dir.is_dir() else [])
-                       if p.is_dir() and (m := _VERSION.fullmatch(p.name))), reverse=True)
+    versions = sorted(
+        (
+            (int(m.group(1)), p)
+            for p in (lab_dir.glob("version_*") if lab_dir.is_dir() else [])
+            if p.is_dir() and (m := _VERSION.fullmatch(p.name))
+        ),
+        reverse=True,
+    )
     unfinished = []
     for _, run in versions:
         if _recorded_best(run) is None:
             unfinished.append(run.name)
             continue
         if unfinished:
-            log.warn(f"weights={weights}: skipped {len(unfinished)} newer run(s) with no recorded best checkpoint "
-                     f"({', '.join(unfinished[:3])}); using {run.name}")
+            log.warn(
+                f"weights={weights}: skipped {len(unfinished)} newer run(s) with no recorded best checkpoint "
+                f"({', '.join(unfinished[:3])}); using {run.name}"
+            )
         return _best_checkpoint(run, weights)
-    raise LabError(f"weights={weights}: no finished {lab_dir.name} run under {lab_dir.parent} (none of its "
-                   f"{len(versions)} version dirs records a best checkpoint in summary.json); {_HOW_TO_GET}")
+    raise LabError(
+        f"weights={weights}: no finished {lab_dir.name} run under {lab_dir.parent} (none of its "
+        f"{len(versions)} version dirs records a best checkpoint in summary.json); {_HOW_TO_GET}"
+    )
 
 
 def _recorded_best(run: Path) -> str | None:
@@ -126,8 +153,10 @@ def _recorded_best(run: Path) -> str | None:
 def _best_checkpoint(run: Path, weights: str) -> Path:
     best = _recorded_best(run)
     if best is None:
-        raise LabError(f"weights={weights}: {run}/summary.json records no best checkpoint (the run did not finish); "
-                       f"pass a checkpoint file or another run")
+        raise LabError(
+            f"weights={weights}: {run}/summary.json records no best checkpoint (the run did not finish); "
+            f"pass a checkpoint file or another run"
+        )
     path = Path(best)
     if path.is_file():
         return path
@@ -143,6 +172,8 @@ def _imagenet_state_dict() -> dict:
     url = ResNet18_Weights.IMAGENET1K_V1.url
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
     if not cached.exists() and not network_available("download.pytorch.org"):
-        raise LabError(f"weights=imagenet needs a download from download.pytorch.org and this machine is offline; "
-                           f"offline: {_PRETRAIN}")
+        raise LabError(
+            f"weights=imagenet needs a download from download.pytorch.org and this machine is offline; "
+            f"offline: {_PRETRAIN}"
+        )
     return {f"backbone.{k}": v for k, v in ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False).items()}

@@ -19,15 +19,24 @@ class TransformerTextClassifier(nn.Module):
     the attention-heatmap callback.
     """
 
-    def __init__(self, vocab_size: int = 10000, num_classes: int = 6, pad_index: int = 0, d_model: int = 128,
-                 num_heads: int = 4, num_layers: int = 2, d_ff: int = 256, dropout: float = 0.1,
-                 max_len: int = 512) -> None:
+    def __init__(
+        self,
+        vocab_size: int = 10000,
+        num_classes: int = 6,
+        pad_index: int = 0,
+        d_model: int = 128,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        d_ff: int = 256,
+        dropout: float = 0.1,
+        max_len: int = 512,
+    ) -> None:
         super().__init__()
         self.d_model = d_model
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_index)
         # std d^-0.5, so that embedding * sqrt(d) has unit scale, like the positional encoding
         # (with nn.Embedding's N(0, 1) the positions would drown in 11x larger word vectors)
-        nn.init.normal_(self.embedding.weight, std=d_model ** -0.5)
+        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
         with torch.no_grad():
             self.embedding.weight[pad_index].zero_()
         self.positions = SinusoidalPositionalEncoding(d_model, max_len)
@@ -51,14 +60,24 @@ class AttentionToyClassifier(nn.Module):
     ReLU head (``head_hidden``; 0 = linear; negation flips polarity, an XOR a linear read-out of a
     mean cannot express) -> classes. ``last_attention``: N x 1 x L x L."""
 
-    def __init__(self, vocab_size: int = 100, num_classes: int = 2, pad_index: int = 0, d_model: int = 8,
-                 max_len: int = 64, head_hidden: int = 16) -> None:
+    def __init__(
+        self,
+        vocab_size: int = 100,
+        num_classes: int = 2,
+        pad_index: int = 0,
+        d_model: int = 8,
+        max_len: int = 64,
+        head_hidden: int = 16,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_index)
         self.positions = SinusoidalPositionalEncoding(d_model, max_len)
         self.q, self.k, self.v = (nn.Linear(d_model, d_model) for _ in range(3))
-        self.fc = (nn.Sequential(nn.Linear(d_model, head_hidden), nn.ReLU(), nn.Linear(head_hidden, num_classes))
-                   if head_hidden else nn.Linear(d_model, num_classes))
+        self.fc = (
+            nn.Sequential(nn.Linear(d_model, head_hidden), nn.ReLU(), nn.Linear(head_hidden, num_classes))
+            if head_hidden
+            else nn.Linear(d_model, num_classes)
+        )
         self.last_attention: list[Tensor] = []
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:

@@ -22,11 +22,12 @@ class UNet(nn.Module):
     up path with transposed convs and skip concatenations, and a 1x1 conv to ``out_channels``
     logits. The original: depth 4, base 64, no BatchNorm."""
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, depth: int = 4, base: int = 64,
-                 batchnorm: bool = True) -> None:
+    def __init__(
+        self, in_channels: int = 1, out_channels: int = 1, depth: int = 4, base: int = 64, batchnorm: bool = True
+    ) -> None:
         super().__init__()
         self.depth = depth
-        widths = [base * 2 ** i for i in range(depth + 1)]
+        widths = [base * 2**i for i in range(depth + 1)]
         self.inc = _double_conv(in_channels, widths[0], batchnorm)
         self.down = nn.ModuleList(_double_conv(widths[i], widths[i + 1], batchnorm) for i in range(depth))
         self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, 2) for i in reversed(range(depth)))
@@ -36,8 +37,10 @@ class UNet(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         side = image.shape[-1]
-        if image.shape[-2] % 2 ** self.depth or side % 2 ** self.depth:
-            raise ValueError(f"UNet(depth={self.depth}) needs sides divisible by {2 ** self.depth}, got {tuple(image.shape[-2:])}")
+        if image.shape[-2] % 2**self.depth or side % 2**self.depth:
+            raise ValueError(
+                f"UNet(depth={self.depth}) needs sides divisible by {2**self.depth}, got {tuple(image.shape[-2:])}"
+            )
         skips, x = [], self.inc(image)
         for down in self.down:
             skips.append(x)

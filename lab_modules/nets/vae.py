@@ -35,8 +35,12 @@ class _VAE(nn.Module):
 
 
 class MLPVAE(_VAE):
-    def __init__(self, input_shape: list[int] = [1, 28, 28], hidden: list[int] = [400, 200],  # noqa: B006
-                 latent_dim: int = 2) -> None:
+    def __init__(
+        self,
+        input_shape: list[int] = [1, 28, 28],
+        hidden: list[int] = [400, 200],  # noqa: B006
+        latent_dim: int = 2,
+    ) -> None:
         super().__init__()
         self.latent_dim, self.image_shape = latent_dim, list(input_shape)
         d = math.prod(input_shape)
@@ -59,19 +63,34 @@ class MLPVAE(_VAE):
 class ConvVAE(_VAE):
     """conv 32-64 (stride 2) -> fc ``hidden`` -> z; mirror with transposed convs. Side divisible by 4."""
 
-    def __init__(self, input_shape: list[int] = [1, 28, 28], channels: list[int] = [32, 64],  # noqa: B006
-                 hidden: int = 256, latent_dim: int = 2) -> None:
+    def __init__(
+        self,
+        input_shape: list[int] = [1, 28, 28],
+        channels: list[int] = [32, 64],  # noqa: B006
+        hidden: int = 256,
+        latent_dim: int = 2,
+    ) -> None:
         super().__init__()
         self.latent_dim, self.image_shape = latent_dim, list(input_shape)
         c_in, side = input_shape[0], input_shape[-1] // 4
         c1, c2 = channels
         self.encoder = nn.Sequential(
-            nn.Conv2d(c_in, c1, 4, 2, 1), nn.ReLU(True), nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(True),
-            nn.Flatten(), nn.Linear(c2 * side * side, hidden), nn.ReLU(True),
+            nn.Conv2d(c_in, c1, 4, 2, 1),
+            nn.ReLU(True),
+            nn.Conv2d(c1, c2, 4, 2, 1),
+            nn.ReLU(True),
+            nn.Flatten(),
+            nn.Linear(c2 * side * side, hidden),
+            nn.ReLU(True),
         )
         self.mu, self.logvar = nn.Linear(hidden, latent_dim), nn.Linear(hidden, latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ReLU(True), nn.Linear(hidden, c2 * side * side), nn.ReLU(True),
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, c2 * side * side),
+            nn.ReLU(True),
             nn.Unflatten(1, (c2, side, side)),
-            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(True), nn.ConvTranspose2d(c1, c_in, 4, 2, 1),
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(c1, c_in, 4, 2, 1),
         )

@@ -11,8 +11,9 @@ class VGG16(nn.Module):
     """The 13-conv VGG16 body; at 32x32 five pools leave 1x1x512, so the head is one
     512-512-num_classes MLP instead of ImageNet's 4096-wide one (as in the usual CIFAR ports)."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, batchnorm: bool = True,
-                 dropout: float = 0.5) -> None:
+    def __init__(
+        self, in_channels: int = 3, num_classes: int = 10, batchnorm: bool = True, dropout: float = 0.5
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
