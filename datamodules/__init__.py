@@ -1,7 +1,6 @@
 """LightningDataModules, one per data family. Batches are dicts of named tensors."""
 
-from importlib import import_module
-from typing import Any
+from labcore.lazy import lazy_index
 
 # Lazy index: ``datamodules.X`` imports only the file that defines X (PEP 562), so importing one
 # member never loads the others' dependencies.
@@ -19,14 +18,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_index(__name__, _EXPORTS)
