@@ -155,7 +155,7 @@ def report(results: dict[str, Path], quick: bool) -> str:
         (
             "QUICK MODE: tiny limits on embedded data; these numbers only show that the pipeline works."
             if quick
-            else "Full data, one run each (seed 42), best checkpoint by the config's monitor, tested after fit."
+            else "Full data, one run each (seed 42), best checkpoint by the task's monitored metric, tested after fit."
         ),
         "",
         "| lab | config | metric | ours | report | epochs | fit s |",
