@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
 import torch
 
 from tests.helpers import ROOT, TINY, cli, summary
@@ -22,7 +23,7 @@ def _example_files() -> dict[str, str]:
     return files
 
 
-def test_the_worked_example_is_a_complete_new_task_kind(tmp_path, monkeypatch):
+def _write_example(tmp_path, monkeypatch) -> str:
     files = _example_files()
     assert set(files) == {"my_labs/forecast.py", "my_labs/sine.py", "configs/labs/series/sine_forecast.yaml"}
     for rel, body in files.items():
@@ -30,7 +31,11 @@ def test_the_worked_example_is_a_complete_new_task_kind(tmp_path, monkeypatch):
         (tmp_path / rel).write_text(body)
     (tmp_path / "my_labs" / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
-    config = str(tmp_path / "configs/labs/series/sine_forecast.yaml")
+    return str(tmp_path / "configs/labs/series/sine_forecast.yaml")
+
+
+def test_the_worked_example_is_a_complete_new_task_kind(tmp_path, monkeypatch):
+    config = _write_example(tmp_path, monkeypatch)
     try:
         run = cli(
             "fit",
@@ -61,6 +66,39 @@ def test_the_worked_example_is_a_complete_new_task_kind(tmp_path, monkeypatch):
         )
         out = torch.load(pred / "predictions.pt", weights_only=True)
         assert out["forecast"].ndim == 1 and len(out["forecast"]) > 0
+    finally:
+        for name in [m for m in sys.modules if m.startswith("my_labs")]:
+            del sys.modules[name]
+
+
+@pytest.mark.slow
+def test_the_worked_example_runs_under_two_process_ddp(tmp_path, monkeypatch):
+    """A new task kind x datamodule pair owes a DDP run: 2 processes over gloo, one run directory."""
+    config = _write_example(tmp_path, monkeypatch)
+    try:
+        run = cli(
+            "fit",
+            "--config",
+            config,
+            *TINY,
+            "--trainer.strategy",
+            "ddp_spawn",
+            "--trainer.devices",
+            "2",
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.limit_train_batches",
+            "4",
+            "--test_after_fit",
+            "true",
+            runs_dir=tmp_path / "runs",
+            lab="sine_ddp",
+        )
+        s = summary(run)
+        last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+        assert last["global_step"] == 4 and s["monitor"] == "val/rmse"  # 4 steps per rank
+        assert 0.0 < s["test"]["test/rmse"] < 10.0
+        assert sorted(p.name for p in (tmp_path / "runs" / "sine_ddp").iterdir()) == ["version_0"]
     finally:
         for name in [m for m in sys.modules if m.startswith("my_labs")]:
             del sys.modules[name]
