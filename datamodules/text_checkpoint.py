@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from datamodules.text_tokenizer import HTML_TAG, stop_word_list
 from labcore import log
+from labcore.checkpoints import read_checkpoint
 from labcore.errors import LabError
 
 # option -> the tokenizer kinds it shapes (vocabulary options mean nothing to a pretrained tokenizer)
@@ -37,13 +36,13 @@ STATE_KEY = "TextClassificationDataModule"
 
 def checkpoint_state(path: str) -> dict[str, Any]:
     """The ``TextClassificationDataModule`` state inside a Lightning checkpoint (weights_only load)."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise LabError(f"no checkpoint at {p}; pass an existing --data.init_args.from_checkpoint / --ckpt_path")
-    ckpt = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    ckpt = read_checkpoint(path, "--data.init_args.from_checkpoint / --ckpt_path")
     state = ckpt.get(STATE_KEY)
     if not state or "encoder" not in state:
-        raise LabError(f"{p} holds no text datamodule state (tokenizer, class names); pass a checkpoint of a text lab")
+        raise LabError(
+            f"{Path(path).expanduser()} holds no text datamodule state (tokenizer, class names); "
+            "pass a checkpoint of a text lab"
+        )
     return state
 
 

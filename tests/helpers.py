@@ -32,6 +32,10 @@ TINY = [
 ]
 
 
+# Two processes over gloo on CPU: the DDP run every task module x datamodule pair owes.
+DDP_CPU_2 = ["--trainer.strategy", "ddp_spawn", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
+
+
 def cli(*args: str, runs_dir: Path | None = None, lab: str | None = None) -> Path | None:
     """``python cli.py *args`` in this process; returns the run directory it used."""
     from cli import main

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import ROOT, TINY, cli, summary
+from tests.helpers import DDP_CPU_2, ROOT, TINY, cli, summary
 
 
 def _example_files() -> dict[str, str]:
@@ -81,12 +81,7 @@ def test_the_worked_example_runs_under_two_process_ddp(tmp_path, monkeypatch):
             "--config",
             config,
             *TINY,
-            "--trainer.strategy",
-            "ddp_spawn",
-            "--trainer.devices",
-            "2",
-            "--trainer.accelerator",
-            "cpu",
+            *DDP_CPU_2,
             "--trainer.limit_train_batches",
             "4",
             "--test_after_fit",

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import ROOT, TINY, cli, summary
+from tests.helpers import DDP_CPU_2, ROOT, TINY, cli, summary
 
 pytestmark = pytest.mark.slow  # end-to-end runs: outside the fast inner loop
 
@@ -22,12 +22,7 @@ def test_two_process_ddp_on_cpu(tmp_path):
         "--config",
         MNIST,
         *TINY,
-        "--trainer.strategy",
-        "ddp_spawn",
-        "--trainer.devices",
-        "2",
-        "--trainer.accelerator",
-        "cpu",
+        *DDP_CPU_2,
         "--trainer.limit_train_batches",
         "4",
         "--test_after_fit",
