@@ -60,6 +60,7 @@ class CycleGAN(LabTask):
 
     monitor = None
     prediction_kind = "images"
+    ddp_find_unused_parameters = True  # each optimizer step leaves the other networks out
     prediction_grid_key = "fake_b"
 
     def __init__(
