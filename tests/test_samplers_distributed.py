@@ -80,6 +80,20 @@ def test_lightning_can_inject_its_distributed_sampler():
         assert bs.epoch == 2 and len(bs) == len(list(bs)) == len(injected)
 
 
+def test_a_position_restored_in_the_dataloader_hook_survives_the_injection():
+    # A resumer may restore the sampler where the datamodule builds it; Lightning replays it on the copy it makes.
+    from lightning.fabric.utilities.data import _replace_dunder_methods
+    from lightning.pytorch.utilities.data import _update_dataloader
+
+    with _replace_dunder_methods(DataLoader, "dataset"), _replace_dunder_methods(BatchSampler):
+        loader = DataLoader(range(len(LENGTHS)), batch_sampler=BucketBatchSampler(LENGTHS, 8, shuffle=True))
+        loader.batch_sampler.load_state_dict({"epoch": 1, "batches_yielded": 3})
+    bs = _update_dataloader(loader, _dist(0)).batch_sampler
+    ref = BucketBatchSampler(LENGTHS, 8, shuffle=True, sampler=_dist(0))
+    ref.set_epoch(1)
+    assert list(bs) == list(ref)[3:]
+
+
 def test_bucket_sampler_resumes_mid_epoch_where_it_stopped():
     for sampler in (None, _dist(1)):
         full = BucketBatchSampler(LENGTHS, 8, shuffle=True, seed=7, sampler=sampler)
