@@ -145,3 +145,17 @@ def test_sharded_text_batches_match_the_one_process_epoch_as_a_set():
     two = [BucketBatchSampler(lengths, 16, shuffle=False, sampler=_dist(r, 2, 200, False)) for r in range(2)]
     assert sorted(i for b in one for i in b) == sorted(i for s in two for b in s for i in b) == list(range(200))
     assert torch.equal(torch.tensor([len(b) for b in two[0]]), torch.tensor([len(b) for b in two[1]]))
+
+
+def test_predict_shards_are_not_padded():
+    # For predict Lightning injects an "unrepeated" sampler: every example exactly once, shares may differ by one.
+    from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
+    from torch.utils.data import SequentialSampler
+
+    seen = []
+    for rank in range(2):
+        inj = UnrepeatedDistributedSamplerWrapper(SequentialSampler(range(203)), num_replicas=2, rank=rank)
+        s = BucketBatchSampler(LENGTHS, 8, shuffle=False, bucket=False, sampler=inj)
+        seen += [i for b in s for i in b]
+        assert len(list(s)) == len(s)
+    assert sorted(seen) == list(range(203))
