@@ -32,6 +32,7 @@ from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
 from labcore import log
 from labcore.errors import LabError
+from labcore.launch import launch_version
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "configs" / "trainer" / "default.yaml"
@@ -127,6 +128,15 @@ class LabCLI(LightningCLI):
         # Anything else gets a run of its own, e.g. a second LabCLI in one notebook or a `cli.py` subprocess.
         if version and owner != str(os.getpid()) and os.environ.get("LOCAL_RANK", "0") != "0":
             return version
+        # torchrun / srun start every rank alike: they agree on one run (labcore.launch).
+        shared = launch_version(lambda: self._claim_version(runs_dir, lab))
+        if shared is not None:
+            os.environ[VERSION_ENV] = f"{os.getpid()}:{shared}"
+            return shared
+        return self._claim_version(runs_dir, lab)
+
+    @staticmethod
+    def _claim_version(runs_dir: Path, lab: str) -> str:
         taken = [
             int(m.group(1)) for p in (runs_dir / lab).glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))
         ]
@@ -256,6 +266,8 @@ class LabCLI(LightningCLI):
             extra.append(LabProgressBar())
         if self.subcommand == "predict":
             extra.append(PredictionWriter())
+        if self.subcommand == "fit":
+            extra.append(_FitCounts())
         # trainer_defaults' callbacks are appended to the configured ones by LightningCLI itself.
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}
         return super().instantiate_trainer(**kwargs)
@@ -268,8 +280,6 @@ class LabCLI(LightningCLI):
         ckpt = trainer.checkpoint_callback
         summary: dict[str, Any] = {
             "fit_seconds": round(time.perf_counter() - self._fit_started, 2),
-            "epochs": trainer.current_epoch,
-            "global_step": trainer.global_step,
             "params": count_parameters(self.model),
             "trainable_params": count_parameters(self.model, trainable_only=True),
         }
@@ -290,14 +300,27 @@ class LabCLI(LightningCLI):
         )
 
     def _write_summary(self, summary: dict[str, Any]) -> None:
-        """``summary.json`` in the run directory: what the compare command and benchmarks read."""
-        log_dir = self.trainer.log_dir  # a broadcast under DDP: every rank must ask
-        if not self.trainer.is_global_zero or not log_dir:
-            return
-        path = Path(log_dir) / "summary.json"
-        old = json.loads(path.read_text()) if path.exists() else {}
-        path.write_text(json.dumps({**old, **summary}, indent=2))
+        log_dir = _write_summary(self.trainer, summary)
         rank_zero_info(f"[dl-labs] run files: {log_dir}")
+
+
+def _write_summary(trainer: Any, summary: dict[str, Any]) -> str | None:
+    """``summary.json`` in the run directory (rank 0): what the compare command and benchmarks read."""
+    log_dir = trainer.log_dir  # a broadcast under DDP: every rank must ask
+    if not trainer.is_global_zero or not log_dir:
+        return log_dir
+    path = Path(log_dir) / "summary.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**old, **summary}, indent=2))
+    return log_dir
+
+
+class _FitCounts(Callback):
+    """Epochs and global step into ``summary.json`` at fit end, from the process that trained: ``ddp_spawn``
+    trains in child processes and hands back neither, so the main process's trainer would say 0."""
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        _write_summary(trainer, {"epochs": trainer.current_epoch, "global_step": trainer.global_step})
 
 
 def _get(ns: Namespace | None, dotted: str) -> Any:

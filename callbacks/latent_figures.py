@@ -98,7 +98,10 @@ class LatentScatter(Callback):
     ``label_key`` when the batches have it, as ``val/latent_scatter_epochNNN`` every
     ``every_n_epochs`` epochs and ``test/latent_scatter``. Latents of more than 2 dimensions are
     projected on their first two principal axes. The means are computed here (a no-grad
-    ``encode`` of each batch until ``points`` are collected), on each rank for its own shard.
+    ``encode`` of each batch until ``points`` are collected), on each rank for its own shard;
+    under DDP every rank contributes the first ``points / world_size`` of its shard, all ranks
+    gather them (one collective) and rank 0 writes the figure: ``points`` examples in all, as
+    with one process.
     """
 
     def __init__(
@@ -139,11 +142,30 @@ class LatentScatter(Callback):
         labels = torch.cat(self._labels).numpy() if len(self._labels) == len(self._mu) else None
         return mu, labels
 
+    def _gather(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Every rank's collected means and labels (a collective under DDP: every rank calls it)."""
+        mine = self.latents() if self._mu else None
+        dist = torch.distributed
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return mine
+        share = -(-self.points // dist.get_world_size())
+        if mine is not None:
+            mine = (mine[0][:share], None if mine[1] is None else mine[1][:share])
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, mine)  # shards may differ in length: objects, not tensors
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return None
+        mu = np.concatenate([p[0] for p in parts])[: self.points]
+        labelled = all(p[1] is not None for p in parts)
+        return mu, np.concatenate([p[1] for p in parts])[: self.points] if labelled else None
+
     def _draw(self, trainer: Trainer, pl_module: Any, name: str, title: str) -> None:
-        if not self._mu:
-            return
-        mu, y = self.latents()
+        gathered = self._gather()
         self._reset()
+        if gathered is None:
+            return
+        mu, y = gathered
         axes = ("mu 1", "mu 2")
         if mu.shape[1] > 2:
             centred = mu - mu.mean(0)

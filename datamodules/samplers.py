@@ -1,38 +1,183 @@
-"""Batch samplers for the full-batch gradient-descent lab."""
+"""Batch samplers that shard themselves across DDP ranks and resume mid-epoch.
+
+How they get their rank: Lightning injects a ``DistributedSampler`` into every train/val/test
+loader under DDP (``use_distributed_sampler=True``, the default). For a batch sampler it does so
+by re-creating it with ``sampler=<the DistributedSampler>``, which works for ``BatchSampler``
+subclasses that take a ``sampler`` argument (Lightning records the constructor arguments). Our
+samplers take that argument, read only ``num_replicas``, ``rank`` and ``total_size`` from it and
+keep their own order (bucketing, full-batch chunks): so a batch sampler is sharded exactly where
+Lightning would shard a plain ``DataLoader``, and not otherwise (``use_distributed_sampler=False``
+leaves every rank the whole set, as for plain loaders). Lightning's per-epoch ``set_epoch`` reaches
+the injected sampler (``batch_sampler.sampler``); ours read their epoch from there.
+
+Sharding follows ``DistributedSampler``: the epoch's index order (identical on every rank, from
+``(seed, epoch)``) is padded by repeating its first indices up to ``total_size`` (a multiple of the
+world size), and rank ``r`` takes every ``world``-th index from ``r``. Every rank then gets the same
+number of examples, hence the same number of batches (DDP needs that); at most ``world - 1``
+examples are seen twice per epoch, which is why 2-process metrics equal 1-process ones exactly only
+where the split divides evenly.
+
+Resuming: ``state_dict()`` is ``{"epoch", "batches_yielded", "num_replicas"}`` for the epoch being
+iterated; after ``load_state_dict`` the next iteration over that epoch skips the batches already
+yielded. A ``DataLoader`` asks its sampler ahead of what the training loop consumed (Lightning
+prefetches one batch, workers more), so a resumer should store the number of batches the loop
+*finished* (``trainer.fit_loop.epoch_loop.batch_progress``) as ``batches_yielded``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from torch.utils.data import Sampler
+import numpy as np
+from torch.utils.data import BatchSampler, Sampler
 
 from labcore.errors import LabError
 
 
-class EqualChunks(Sampler[list[int]]):
-    """The whole training set as ``chunks`` equal, consecutive index chunks per epoch.
+class _WholeSet:
+    """What a sharding sampler holds as ``sampler`` outside DDP: one replica, and the epoch (set_epoch)."""
+
+    num_replicas = 1
+    rank = 0
+
+    def __init__(self, n: int) -> None:
+        self.total_size = n
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.total_size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.total_size))
+
+
+class ShardedBatchSampler(BatchSampler):
+    """Base of the batch samplers here: rank/world from the injected ``sampler``, the epoch, and the
+    resumable iteration. Subclasses implement ``_epoch_batches(epoch)``: this rank's batches."""
+
+    def _init_shard(self, n: int, sampler: Sampler | None) -> None:
+        # Not BatchSampler.__init__: it would iterate ``sampler`` for indices; ours only carries rank/world/epoch.
+        self.n = n
+        self.sampler = sampler if sampler is not None else _WholeSet(n)
+        self.num_replicas = int(getattr(self.sampler, "num_replicas", 1))
+        self.rank = int(getattr(self.sampler, "rank", 0))
+        if not hasattr(self.sampler, "epoch"):  # a foreign sampler without set_epoch: keep the epoch ourselves
+            self.sampler = _WholeSet(n)
+        self._iter_epoch: int | None = None
+        self._yielded = 0
+        self._resume: tuple[int, int] | None = None
+
+    # --- epoch: lives on ``sampler`` because Lightning calls ``batch_sampler.sampler.set_epoch`` ----------------
+    @property
+    def epoch(self) -> int:
+        return int(self.sampler.epoch)
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the next epoch's order: it depends on ``(seed, epoch)`` only, on every rank."""
+        self.sampler.set_epoch(epoch)
+
+    # --- sharding ----------------------------------------------------------------------------------------------
+    def _total_size(self) -> int:
+        """Examples over all ranks per epoch: the injected sampler's (padded to a multiple of the world size)."""
+        total = getattr(self.sampler, "total_size", None)
+        if total is None:
+            total = -(-self.n // self.num_replicas) * self.num_replicas
+        return int(total)
+
+    def _shard(self, order: np.ndarray) -> np.ndarray:
+        """This rank's part of ``order`` (the same order on every rank), padded or cut like DistributedSampler."""
+        if self.num_replicas == 1:
+            return order
+        total = self._total_size()
+        if total > len(order) and len(order):
+            order = np.resize(order, total)  # repeats from the start, as DistributedSampler pads
+        return order[self.rank : total : self.num_replicas]
+
+    # --- iteration and resume ------------------------------------------------------------------------------------
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch = self.epoch
+        self.epoch = epoch + 1  # iterating again without set_epoch gives the next epoch's order
+        skip = 0
+        if self._resume is not None:
+            resume_epoch, resume_skip = self._resume
+            self._resume = None
+            skip = resume_skip if resume_epoch == epoch else 0
+        batches = self._epoch_batches(epoch)
+        self._iter_epoch, self._yielded = epoch, skip
+        for batch in batches[skip:]:
+            self._yielded += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch", "batches_yielded", "num_replicas"}``: where the current (or next) epoch stands."""
+        if self._resume is not None:  # restored but not iterated yet: hand the restored position on
+            epoch, done = self._resume
+        elif self._iter_epoch is None:
+            epoch, done = self.epoch, 0
+        else:
+            epoch, done = self._iter_epoch, self._yielded
+        return {"epoch": epoch, "batches_yielded": done, "num_replicas": self.num_replicas}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue at ``state``: the next iteration over ``state["epoch"]`` starts after its yielded batches."""
+        epoch, done = int(state["epoch"]), int(state["batches_yielded"])
+        self.epoch = epoch
+        self._resume = (epoch, done)
+
+
+class EqualChunks(ShardedBatchSampler):
+    """The whole training set as ``chunks`` equal, consecutive index chunks per epoch (per rank).
 
     With ``trainer.accumulate_grad_batches == chunks`` one optimizer step sees every example
     once, and Lightning's ``loss / chunks`` on mean-reduced chunk losses sums to the exact
     full-batch mean gradient: ``sum_i mean_i / k == mean`` only when all chunks have the same
-    size, hence the divisibility check. (Exact for nets whose forward does not depend on the
-    batch composition, i.e. without BatchNorm in train mode.)
+    size, hence the divisibility check. Under DDP each of the ``world`` ranks takes ``n / world``
+    examples (no padding, which would weight some examples twice) and DDP's gradient average over
+    equal shards is again the full-batch mean: ``n`` must divide into ``world * chunks``. (Exact for
+    nets whose forward does not depend on the batch composition, i.e. without BatchNorm in train mode.)
     """
 
-    def __init__(self, n: int, chunks: int = 1) -> None:
-        if chunks < 1 or n % chunks:
-            divisors = [d for d in range(1, min(n, 64) + 1) if n % d == 0]
+    def __init__(self, n: int, chunks: int = 1, sampler: Sampler | None = None) -> None:
+        self._init_shard(n, sampler)
+        parts = chunks * self.num_replicas
+        if chunks < 1 or n % parts:
+            world = self.num_replicas
+            divisors = [d for d in range(1, min(n, 64) + 1) if n % (d * world) == 0]
+            where = f" on each of {world} processes" if world > 1 else ""
+            fix = f"--trainer.accumulate_grad_batches to one of {divisors[-4:]} or " if divisors else ""
             raise LabError(
-                f"full batch: {n} training examples do not split into {chunks} equal chunks; set "
-                f"--trainer.accumulate_grad_batches to a divisor of {n} (e.g. {divisors[-4:]}) or "
-                f"--data.init_args.max_train_samples to a multiple of {chunks}"
+                f"full batch: {n} training examples do not split into {max(chunks, 0)} equal chunks{where}; set "
+                f"{fix}--data.init_args.max_train_samples to a multiple of {max(parts, world)}"
             )
-        self.n, self.chunks = n, chunks
-        self.size = n // chunks
+        self.chunks = chunks
+        self.size = n // parts
 
-    def __iter__(self) -> Iterator[list[int]]:
-        for start in range(0, self.n, self.size):
-            yield list(range(start, start + self.size))
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        mine = self._shard(np.arange(self.n))
+        return [mine[i : i + self.size].tolist() for i in range(0, len(mine), self.size)]
+
+    def _total_size(self) -> int:
+        return self.n  # n divides evenly (checked): no padding
 
     def __len__(self) -> int:
         return self.chunks
+
+
+def batches_of(order: Sequence[int] | np.ndarray, batch_size: int, drop_last: bool) -> list[list[int]]:
+    """Consecutive batches of ``order``; the last one dropped when short and ``drop_last``."""
+    order = np.asarray(order)
+    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    if drop_last and batches and len(batches[-1]) < batch_size:
+        batches.pop()
+    return batches

@@ -7,11 +7,11 @@ padding is computed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
+
+from datamodules.samplers import ShardedBatchSampler, batches_of
 
 
 class EncodedTextDataset(Dataset):
@@ -44,14 +44,19 @@ class EncodedTextDataset(Dataset):
         return batch
 
 
-class BucketBatchSampler(Sampler[list[int]]):
+class BucketBatchSampler(ShardedBatchSampler):
     """Batches of similar length.
 
     Training (``shuffle``): shuffle, cut into pools of ``pool_batches`` batches, sort each pool
     by length, batch it, then shuffle the batches (a new order every epoch, seeded). Evaluation:
-    sorted by length. ``seed`` and ``epoch`` (set it when resuming) fix the order. ``bucket=False``
-    gives plain (shuffled or ordered) batches, e.g. for ``predict``, where the output order must be
-    the input order.
+    sorted by length. ``seed`` and ``epoch`` (``set_epoch``; set it when resuming) fix the order.
+    ``bucket=False`` gives plain (shuffled or ordered) batches, e.g. for ``predict``, where the output
+    order must be the input order.
+
+    Under DDP (``sampler``: the ``DistributedSampler`` Lightning injects) the shuffled order, the same
+    on every rank, is sharded first (padded to equal shares, see ``datamodules.samplers``), then each
+    rank buckets its own share: every rank yields ``len(self)`` batches. Resumable mid-epoch
+    (``state_dict`` / ``load_state_dict``).
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         pool_batches: int = 50,
         drop_last: bool = False,
+        sampler: Sampler | None = None,
     ) -> None:
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
@@ -71,32 +77,26 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.pool_batches = pool_batches
         self.drop_last = drop_last
-        self.epoch = 0
+        self._init_shard(len(self.lengths), sampler)
 
     def __len__(self) -> int:
-        n = len(self.lengths)
+        n = len(self._shard(np.arange(len(self.lengths))))
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
         n = len(self.lengths)
-        rng = np.random.default_rng([self.seed, self.epoch])  # (seed, epoch) pairs never collide, unlike seed + epoch
-        self.epoch += 1
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        rng = np.random.default_rng([self.seed, epoch])  # (seed, epoch) pairs never collide, unlike seed + epoch
+        order = self._shard(rng.permutation(n) if self.shuffle else np.arange(n))
         if self.bucket:
+            m = len(order)
             if self.shuffle:
                 pool = self.batch_size * self.pool_batches
-                order = (
-                    np.concatenate(
-                        [p[np.argsort(self.lengths[p], kind="stable")] for p in np.split(order, range(pool, n, pool))]
-                    )
-                    if n
-                    else order
-                )
-            else:
-                order = np.argsort(self.lengths, kind="stable")
-        batches = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
-            batches.pop()
+                if m:
+                    pools = np.split(order, range(pool, m, pool))
+                    order = np.concatenate([p[np.argsort(self.lengths[p], kind="stable")] for p in pools])
+            else:  # this rank's share, sorted (outside DDP: the whole set sorted, as before sharding existed)
+                order = order[np.argsort(self.lengths[order], kind="stable")]
+        batches = batches_of(order, self.batch_size, self.drop_last)
         if self.shuffle and self.bucket:
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        return iter(batches)
+        return batches

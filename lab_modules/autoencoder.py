@@ -64,7 +64,8 @@ class DenoisingAutoencoder(SharedStep, LabTask):
         out = self(noisy)
         loss = F.mse_loss(out, clean)
         n = clean.shape[0]
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=n)
+        train = stage == "train"  # val/test values are synchronised across ranks; per-step training logs need not be
+        self.log(f"{stage}/loss", loss, on_step=train, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=not train)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(out.clamp(0, 1), clean)
         self.log_dict(metrics, on_epoch=True, prog_bar=stage != "train", batch_size=n)

@@ -115,7 +115,8 @@ class Classifier(LabTask):
         else:
             metrics = getattr(self, f"{stage}_metrics")
             metrics.update(preds, target)
-            self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
+            # sync_dist: the mean over every rank's examples (early stopping and ReduceLROnPlateau follow val/loss)
+            self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=target.shape[0], sync_dist=True)
             self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True)
         return loss, preds, target
 

@@ -60,6 +60,7 @@ class CycleGAN(LabTask):
 
     monitor = None
     prediction_kind = "images"
+    ddp_find_unused_parameters = True  # each optimizer step leaves the other networks out
     prediction_grid_key = "fake_b"
 
     def __init__(
@@ -143,14 +144,15 @@ class CycleGAN(LabTask):
         fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
         n = real_a.shape[0]
         cycle = 0.5 * (F.l1_loss(self.g_ba(fake_b), real_a) + F.l1_loss(self.g_ab(fake_a), real_b))
-        self.log(f"{stage}/cycle_l1", cycle, on_epoch=True, batch_size=n)
+        self.log(f"{stage}/cycle_l1", cycle, on_epoch=True, batch_size=n, sync_dist=True)  # over every rank
         if "target_ab" not in batch:
             return
         for d, fake, target in (("ab", fake_b, batch["target_ab"]), ("ba", fake_a, batch["target_ba"])):
             metric = self.psnr[f"{stage}_{d}"]
             metric.update(_01(fake), _01(target))
             self.log(f"{stage}/psnr_{d}", metric, on_epoch=True, batch_size=n)
-            self.log(f"{stage}/l1_{d}", F.l1_loss(_01(fake), _01(target)), on_epoch=True, batch_size=n)
+            l1 = F.l1_loss(_01(fake), _01(target))
+            self.log(f"{stage}/l1_{d}", l1, on_epoch=True, batch_size=n, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_mean("val")

@@ -39,6 +39,7 @@ class GAN(LabTask):
 
     monitor_mode = "min"
     prediction_kind = "images"
+    ddp_find_unused_parameters = True  # the discriminator step never reaches the generator
     prediction_grid_key = "samples"
 
     def __init__(

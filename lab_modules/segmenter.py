@@ -74,8 +74,9 @@ class Segmenter(SharedStep, LabTask):
         dice = self.dice_loss(logits, mask)
         loss = self.hparams.dice_weight * dice + self.hparams.bce_weight * self.bce_loss(logits, mask)
         n = image.shape[0]
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=n)
-        self.log(f"{stage}/dice_loss", dice, on_epoch=True, batch_size=n)
+        sync = stage != "train"  # val/test values over every rank's examples; per-step training logs need not be
+        self.log(f"{stage}/loss", loss, on_step=not sync, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=sync)
+        self.log(f"{stage}/dice_loss", dice, on_epoch=True, batch_size=n, sync_dist=sync)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(torch.sigmoid(logits).flatten(), mask.flatten().long())
         self.log_dict(metrics, on_epoch=True, prog_bar=stage != "train")

@@ -46,6 +46,10 @@ class LabTask(L.LightningModule):
       ``predictions.pt`` (images as uint8) and ``predictions.png``, a grid of ``prediction_grid_key``;
     - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict).
 
+    **DDP.** ``ddp_find_unused_parameters``: True for a task whose backward passes leave some
+    parameters out (a GAN's discriminator step never reaches the generator); under a DDP strategy
+    ``setup`` then asks DistributedDataParallel to find them, unless the strategy already says.
+
     **Figures.** ``figure_batches(batch, stage)`` -> ``{name: images | {row: images} | Figure}``
     is drawn by ``callbacks.ImageGrids`` on a fixed batch; ``confusion_matrix(stage)`` (a
     torchmetrics confusion matrix, synchronised across ranks) by ``callbacks.ConfusionMatrixFigure``;
@@ -58,6 +62,14 @@ class LabTask(L.LightningModule):
     prediction_kind: ClassVar[PredictionKind] = "tensors"
     prediction_grid_key: ClassVar[str | None] = None
     class_names: list[str] = []
+    ddp_find_unused_parameters: ClassVar[bool] = False
+
+    def setup(self, stage: str) -> None:
+        if self.ddp_find_unused_parameters:
+            # DDPStrategy's DistributedDataParallel arguments; read when it wraps the module, after this hook.
+            ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)
+            if isinstance(ddp_kwargs, dict):
+                ddp_kwargs.setdefault("find_unused_parameters", True)
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         """What ``ImageGrids`` draws for this fixed ``batch`` (eval mode, no grad). Default: nothing."""

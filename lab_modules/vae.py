@@ -113,9 +113,10 @@ class VAE(SharedStep, LabTask):
         recon, kl, _, _ = self.elbo_terms(x, 1 if stage == "train" else self.hparams.elbo_samples)
         loss = recon + self.beta_now() * kl
         n = x.shape[0]
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=n)
-        self.log(f"{stage}/nelbo", recon + kl, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log_dict({f"{stage}/recon": recon, f"{stage}/kl": kl}, on_epoch=True, batch_size=n)
+        sync = stage != "train"  # val/nelbo picks the best checkpoint: the mean over every rank's examples
+        self.log(f"{stage}/loss", loss, on_step=not sync, on_epoch=True, batch_size=n, sync_dist=sync)
+        self.log(f"{stage}/nelbo", recon + kl, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=sync)
+        self.log_dict({f"{stage}/recon": recon, f"{stage}/kl": kl}, on_epoch=True, batch_size=n, sync_dist=sync)
         return loss
 
     @torch.no_grad()
