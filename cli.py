@@ -21,12 +21,17 @@ from jsonargparse import ArgumentParser, Namespace
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
+from torch.multiprocessing import ProcessExitedException
 
+from callbacks import preemption
 from callbacks.checkpoint import LabModelCheckpoint
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
+from callbacks.resume_state import ResumeState
+from commands import resume
 from datamodules.base import LabDataModule
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
@@ -149,6 +154,14 @@ class LabCLI(LightningCLI):
     def _configure_run_dir(self, cfg: Namespace) -> None:
         runs_dir = Path(cfg.runs_dir)
         lab = self._lab_name(cfg)
+        resumed = resume.checkpoint_run_dir(cfg.get("ckpt_path")) if self.subcommand == "fit" else None
+        if resumed is not None and cfg.get("run_version") in (None, resume.NEW):
+            # fit --ckpt_path <run>/checkpoints/last.ckpt continues that run (or a new version of its lab)
+            runs_dir, lab = resumed.parent.parent, resumed.parent.name
+            cfg.run_version = resumed.name if cfg.get("run_version") is None else None
+        if cfg.get("run_version") == resume.NEW:
+            cfg.run_version = None
+        self._resumed = resumed is not None and cfg.get("run_version") == resumed.name
         version = cfg.get("run_version") or self._run_version(runs_dir, lab)
         self._run_dir = runs_dir / lab / version
         self._run_dir.mkdir(parents=True, exist_ok=True)
@@ -258,12 +271,22 @@ class LabCLI(LightningCLI):
             extra.append(PredictionWriter())
         # trainer_defaults' callbacks are appended to the configured ones by LightningCLI itself.
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if self.subcommand == "fit":
+            trainer.callbacks.insert(0, ResumeState())  # first: it restores the RNG before any other callback draws
+            if getattr(self, "_resumed", False):
+                resume.append_csv_logs(trainer.loggers)
+        return trainer
 
     def before_fit(self) -> None:
         self._fit_started = time.perf_counter()
+        preemption.note(None)
+        if isinstance(self.trainer.strategy.launcher, _MultiProcessingLauncher):
+            # ddp_spawn: this process only waits; a signal sent to it is passed on to the training processes
+            self._signal_handlers = preemption.install(forward=True)
 
     def after_fit(self) -> None:
+        preemption.uninstall(getattr(self, "_signal_handlers", {}))
         trainer = self.trainer
         ckpt = trainer.checkpoint_callback
         summary: dict[str, Any] = {
@@ -387,6 +410,10 @@ def main(args: list[str] | None = None) -> None:
     torch.set_float32_matmul_precision("high")
     try:
         LabCLI(args=args)
+    except ProcessExitedException as err:  # ddp_spawn: the training processes stopped at a signal (and said so)
+        if err.exit_code not in preemption.EXIT_CODES:
+            raise
+        sys.exit(err.exit_code)
     except LabError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
