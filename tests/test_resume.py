@@ -63,7 +63,7 @@ def _stop_lines(err: str) -> list[str]:
 def _resume_from_line(line: str) -> None:
     """Run the resume command the stop line printed, exactly (in this process, as ``cli.py``'s main)."""
     command = shlex.split(line.split("resume with: ", 1)[1])
-    assert command[:3] == ["python", os.path.relpath(ROOT / "cli.py"), "fit"], command
+    assert command[0] == "python" and Path(command[1]).resolve() == ROOT / "cli.py" and command[2] == "fit", command
     cli(*command[2:])
 
 
