@@ -162,6 +162,8 @@ class LabCLI(LightningCLI):
         if cfg.get("run_version") == resume.NEW:
             cfg.run_version = None
         self._resumed = resumed is not None and cfg.get("run_version") == resumed.name
+        if self._resumed:  # as a claimed version is: DDP children and callers read which run this is
+            os.environ[VERSION_ENV] = f"{os.getpid()}:{resumed.name}"
         version = cfg.get("run_version") or self._run_version(runs_dir, lab)
         self._run_dir = runs_dir / lab / version
         self._run_dir.mkdir(parents=True, exist_ok=True)
