@@ -154,17 +154,19 @@ class LabCLI(LightningCLI):
     def _configure_run_dir(self, cfg: Namespace) -> None:
         runs_dir = Path(cfg.runs_dir)
         lab = self._lab_name(cfg)
+        requested = cfg.get("run_version")
         resumed = resume.checkpoint_run_dir(cfg.get("ckpt_path")) if self.subcommand == "fit" else None
-        if resumed is not None and cfg.get("run_version") in (None, resume.NEW):
-            # fit --ckpt_path <run>/checkpoints/last.ckpt continues that run (or a new version of its lab)
+        if resumed is not None and requested in (None, resume.NEW, resumed.name):
+            # fit --ckpt_path <run>/checkpoints/last.ckpt continues that run (or starts a new version of its lab)
             runs_dir, lab = resumed.parent.parent, resumed.parent.name
-            cfg.run_version = resumed.name if cfg.get("run_version") is None else None
-        if cfg.get("run_version") == resume.NEW:
-            cfg.run_version = None
-        self._resumed = resumed is not None and cfg.get("run_version") == resumed.name
+        self._resumed = resumed is not None and requested in (None, resumed.name)
         if self._resumed:  # as a claimed version is: DDP children and callers read which run this is
-            os.environ[VERSION_ENV] = f"{os.getpid()}:{resumed.name}"
-        version = cfg.get("run_version") or self._run_version(runs_dir, lab)
+            version = resumed.name
+            os.environ[VERSION_ENV] = f"{os.getpid()}:{version}"
+        elif requested not in (None, resume.NEW):
+            version = requested
+        else:
+            version = self._run_version(runs_dir, lab)
         self._run_dir = runs_dir / lab / version
         self._run_dir.mkdir(parents=True, exist_ok=True)
         # Without a logger Lightning writes checkpoints and log_dir files to default_root_dir: the run's own folder.

@@ -247,3 +247,24 @@ def test_full_disk_keeps_the_previous_last_ckpt(tmp_path, capfd):
     last = torch.load(folder / "last.ckpt", weights_only=True)  # complete and readable
     assert last["epoch"] == 0
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_resumed_run_resumes_again_in_the_same_directory(tmp_path):
+    # The resumed run rewrites config.yaml (now holding ckpt_path): resuming from it must still find the run.
+    # No --lab: the lab name comes from the config's file name, and the run's own config is "config.yaml".
+    cli("fit", "--config", MNIST, *TINY, "--runs_dir", str(tmp_path))
+    run = tmp_path / "mnist_mlp" / "version_0"
+    for epochs in ("2", "3"):
+        cli(
+            "fit",
+            "--config",
+            str(run / "config.yaml"),
+            "--ckpt_path",
+            str(run / "checkpoints" / "last.ckpt"),
+            "--trainer.max_epochs",
+            epochs,
+        )
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*")] == ["mnist_mlp/version_0"]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+    epochs_logged = {r["epoch"] for r in _rows(run) if r.get("train/loss")}
+    assert epochs_logged == {"0", "1", "2"}  # metrics.csv holds all three epochs: appended, never replaced
