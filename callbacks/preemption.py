@@ -20,6 +20,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -33,6 +34,10 @@ EXIT_CODES = tuple(128 + s for s in SIGNALS)  # how a process that stopped at on
 CLI = Path(__file__).resolve().parent.parent / "cli.py"
 
 _received: int | None = None  # the first signal of this process, shared by every handler installed here
+_received_at = 0.0
+# Ctrl+C reaches every process of the terminal's process group, and the ddp_spawn launcher forwards it too:
+# copies that close together are one interrupt, not the "second Ctrl+C".
+SAME_EVENT_S = 1.0
 
 
 class Preempted(SystemExit):
@@ -55,11 +60,12 @@ def note(signum: int | None) -> None:
 
 
 def _record(signum: int, frame: FrameType | None) -> None:
-    global _received
-    if _received == signal.SIGINT and signum == signal.SIGINT:
+    global _received, _received_at
+    now = time.monotonic()
+    if _received == signal.SIGINT and signum == signal.SIGINT and now - _received_at > SAME_EVENT_S:
         raise KeyboardInterrupt  # the second Ctrl+C: stop now, without the checkpoint
     if _received is None:
-        _received = signum
+        _received, _received_at = signum, now
 
 
 def _record_and_forward(signum: int, frame: FrameType | None) -> None:

@@ -91,7 +91,8 @@ class LabDataModule(L.LightningDataModule):
     **Loaders**: ``train/val/test/predict_dataloader`` serve ``datasets[split]`` (``predict``:
     ``datasets["predict"]`` if set, else the test split) through ``_loader(split)``; override
     ``_loader`` for special batching. ``batch_size`` for training (shuffled), ``eval_batch_size``
-    for the rest.
+    for the rest. The training loader is a ``datamodules.resumable.ResumableLoader``: its order
+    follows ``(seed, epoch)`` and its position is saved in checkpoints (exact mid-epoch resume).
 
     Args:
         source: ``auto`` (a full local copy, else a download, else the embedded sample with a
