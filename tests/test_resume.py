@@ -200,36 +200,36 @@ def test_signal_on_one_ddp_rank_stops_every_rank_at_the_same_step(tmp_path, capf
 
 
 class FullDiskFrom(Callback):
-    """From epoch ``epoch`` on, moving a finished last checkpoint into place fails half-way with ENOSPC (as copying
-    from a temp folder on another filesystem onto a full disk does; fsspec's commit uses ``shutil.move``)."""
+    """From epoch ``epoch`` on the disk is full (see ``_full_disk_move``)."""
+
+    full = False
 
     def __init__(self, epoch: int = 1) -> None:
         self.epoch = epoch
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch >= self.epoch:
-            import shutil
-
-            move = shutil.move
-
-            def full_disk_move(src, dst, *args, **kwargs):
-                if "last" not in Path(dst).name:  # the best checkpoint still fits
-                    return move(src, dst, *args, **kwargs)
-                data = Path(src).read_bytes()
-                Path(dst).write_bytes(data[: len(data) // 2])
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-            self._undo = shutil.move
-            shutil.move = full_disk_move
-
-    def teardown(self, trainer, pl_module, stage) -> None:
-        import shutil
-
-        if getattr(self, "_undo", None) is not None:
-            shutil.move, self._undo = self._undo, None
+        FullDiskFrom.full = trainer.current_epoch >= self.epoch
 
 
-def test_full_disk_keeps_the_previous_last_ckpt(tmp_path, capfd):
+def _full_disk_move(move):
+    """``shutil.move`` that, on a full disk, writes half of a last checkpoint and fails with ENOSPC: what copying
+    from a temp folder on another filesystem does (fsspec's transaction commits with ``shutil.move``)."""
+
+    def full_disk_move(src, dst, *args, **kwargs):
+        if not FullDiskFrom.full or "last" not in Path(dst).name:  # the best checkpoint still fits
+            return move(src, dst, *args, **kwargs)
+        data = Path(src).read_bytes()
+        Path(dst).write_bytes(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return full_disk_move
+
+
+def test_full_disk_keeps_the_previous_last_ckpt(tmp_path, capfd, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "move", _full_disk_move(shutil.move))
+    monkeypatch.setattr(FullDiskFrom, "full", False)
     code = _fit(
         "--config",
         MNIST,
