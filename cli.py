@@ -287,10 +287,10 @@ class LabCLI(LightningCLI):
         preemption.note(None)
         if isinstance(self.trainer.strategy.launcher, _MultiProcessingLauncher):
             # ddp_spawn: this process only waits; a signal sent to it is passed on to the training processes
-            self._signal_handlers = preemption.install(forward=True)
+            preemption.start_forwarding()
 
     def after_fit(self) -> None:
-        preemption.uninstall(getattr(self, "_signal_handlers", {}))
+        preemption.stop_forwarding()
         trainer = self.trainer
         ckpt = trainer.checkpoint_callback
         summary: dict[str, Any] = {
@@ -430,6 +430,8 @@ def main(args: list[str] | None = None) -> None:
             raise
         print(f"error: {_one_line(err)}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        preemption.stop_forwarding()  # also when fit ended in an error (after_fit did not run)
 
 
 if __name__ == "__main__":

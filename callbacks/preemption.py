@@ -98,6 +98,22 @@ def uninstall(previous: dict[int, Any]) -> None:
         signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
+_forwarding: dict[int, Any] = {}
+
+
+def start_forwarding() -> None:
+    """In the process that launched ``ddp_spawn`` workers: record signals, pass them on (until ``stop_forwarding``)."""
+    global _forwarding
+    if not _forwarding:
+        _forwarding = install(forward=True)
+
+
+def stop_forwarding() -> None:
+    global _forwarding
+    uninstall(_forwarding)
+    _forwarding = {}
+
+
 def agreed_signal(trainer: Trainer) -> int | None:
     """The signal any rank received (the same answer on every rank: all stop at the same step)."""
     local = _received or 0
