@@ -21,12 +21,17 @@ from jsonargparse import ArgumentParser, Namespace
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
+from torch.multiprocessing import ProcessExitedException
 
+from callbacks import preemption
 from callbacks.checkpoint import LabModelCheckpoint
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
+from callbacks.resume_state import ResumeState
+from commands import resume
 from datamodules.base import LabDataModule
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
@@ -159,7 +164,19 @@ class LabCLI(LightningCLI):
     def _configure_run_dir(self, cfg: Namespace) -> None:
         runs_dir = Path(cfg.runs_dir)
         lab = self._lab_name(cfg)
-        version = cfg.get("run_version") or self._run_version(runs_dir, lab)
+        requested = cfg.get("run_version")
+        resumed = resume.checkpoint_run_dir(cfg.get("ckpt_path")) if self.subcommand == "fit" else None
+        if resumed is not None and requested in (None, resume.NEW, resumed.name):
+            # fit --ckpt_path <run>/checkpoints/last.ckpt continues that run (or starts a new version of its lab)
+            runs_dir, lab = resumed.parent.parent, resumed.parent.name
+        self._resumed = resumed is not None and requested in (None, resumed.name)
+        if self._resumed:  # as a claimed version is: DDP children and callers read which run this is
+            version = resumed.name
+            os.environ[VERSION_ENV] = f"{os.getpid()}:{version}"
+        elif requested not in (None, resume.NEW):
+            version = requested
+        else:
+            version = self._run_version(runs_dir, lab)
         self._run_dir = runs_dir / lab / version
         self._run_dir.mkdir(parents=True, exist_ok=True)
         # Without a logger Lightning writes checkpoints and log_dir files to default_root_dir: the run's own folder.
@@ -270,12 +287,22 @@ class LabCLI(LightningCLI):
             extra.append(_FitCounts())
         # trainer_defaults' callbacks are appended to the configured ones by LightningCLI itself.
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if self.subcommand == "fit":
+            trainer.callbacks.insert(0, ResumeState())  # first: it restores the RNG before any other callback draws
+            if getattr(self, "_resumed", False):
+                resume.append_csv_logs(trainer.loggers)
+        return trainer
 
     def before_fit(self) -> None:
         self._fit_started = time.perf_counter()
+        preemption.note(None)
+        if isinstance(self.trainer.strategy.launcher, _MultiProcessingLauncher):
+            # ddp_spawn: this process only waits; a signal sent to it is passed on to the training processes
+            preemption.start_forwarding()
 
     def after_fit(self) -> None:
+        preemption.stop_forwarding()
         trainer = self.trainer
         ckpt = trainer.checkpoint_callback
         summary: dict[str, Any] = {
@@ -410,6 +437,10 @@ def main(args: list[str] | None = None) -> None:
     torch.set_float32_matmul_precision("high")
     try:
         LabCLI(args=args)
+    except ProcessExitedException as err:  # ddp_spawn: the training processes stopped at a signal (and said so)
+        if err.exit_code not in preemption.EXIT_CODES:
+            raise
+        sys.exit(err.exit_code)
     except LabError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -422,6 +453,8 @@ def main(args: list[str] | None = None) -> None:
             raise
         print(f"error: {_one_line(err)}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        preemption.stop_forwarding()  # also when fit ended in an error (after_fit did not run)
 
 
 if __name__ == "__main__":

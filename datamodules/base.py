@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.resumable import ResumableLoader, seeded_shuffle
 from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
 from datamodules.splits import (
     SPLIT_KINDS,
@@ -90,7 +91,8 @@ class LabDataModule(L.LightningDataModule):
     **Loaders**: ``train/val/test/predict_dataloader`` serve ``datasets[split]`` (``predict``:
     ``datasets["predict"]`` if set, else the test split) through ``_loader(split)``; override
     ``_loader`` for special batching. ``batch_size`` for training (shuffled), ``eval_batch_size``
-    for the rest.
+    for the rest. The training loader is a ``datamodules.resumable.ResumableLoader``: its order
+    follows ``(seed, epoch)`` and its position is saved in checkpoints (exact mid-epoch resume).
 
     Args:
         source: ``auto`` (a full local copy, else a download, else the embedded sample with a
@@ -229,10 +231,20 @@ class LabDataModule(L.LightningDataModule):
         if key not in self.datasets:
             self.setup({"train": "fit", "val": "fit", "test": "test"}.get(key, key))
         train = key == "train" and split == "train"
+        if train:  # order from (seed, epoch) and a saved position: a restart continues mid-epoch exactly
+            ds = self.datasets[key]
+            return ResumableLoader(
+                ds,
+                batch_size=self.batch_size,
+                sampler=seeded_shuffle(ds),
+                num_workers=self.num_workers,
+                collate_fn=dict_collate,
+                persistent_workers=self.num_workers > 0,
+            )
         return DataLoader(
             self.datasets[key],
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
+            batch_size=self.eval_batch_size,
+            shuffle=False,
             num_workers=self.num_workers,
             collate_fn=dict_collate,
             persistent_workers=self.num_workers > 0,

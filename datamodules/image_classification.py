@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 
 from datamodules.base import LabDataModule, Source, SplitKind, split_indices
 from datamodules.readers import read_image_files
+from datamodules.resumable import ResumableLoader
 from datamodules.samplers import EqualChunks
 from datamodules.splits import seeded_split  # noqa: F401  (re-exported: older code imports it from here)
 from datamodules.tensor_dataset import ImageTensorDataset, dict_collate
@@ -319,7 +320,7 @@ class ImageClassificationDataModule(LabDataModule):
             if "train" not in self.datasets:
                 self.setup("fit")
             chunks = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
-            return DataLoader(
+            return ResumableLoader(
                 self.datasets["train"],
                 batch_sampler=EqualChunks(len(self.datasets["train"]), chunks),
                 num_workers=self.num_workers,

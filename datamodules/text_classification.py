@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from datamodules.base import LabDataModule, Source, SplitKind, seeded_split, split_indices
+from datamodules.resumable import ResumableLoader
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler, EncodedTextDataset
 from datamodules.text_checkpoint import TOKENIZER_OPTIONS, checkpoint_state, reconcile
@@ -416,7 +417,7 @@ class TextClassificationDataModule(LabDataModule):
             bucket=self.hp.bucketing,
             seed=torch.initial_seed() if train else 0,
         )
-        return DataLoader(
+        return (ResumableLoader if train else DataLoader)(  # the training position is saved in checkpoints
             ds,
             batch_sampler=sampler,
             collate_fn=dict_collate,
