@@ -408,7 +408,14 @@ def main(args: list[str] | None = None) -> None:
     if argv and argv[0] == "compare":
         from commands.compare import main as compare_main
 
-        sys.exit(compare_main(argv[1:]))
+        try:
+            code = compare_main(argv[1:])
+        except SystemExit as err:  # compare refuses bad input with SystemExit("error: ...")
+            if not isinstance(err.code, str):
+                raise
+            print(" ".join(err.code.split()), file=sys.stderr)
+            code = 2
+        sys.exit(code)
     torch.set_float32_matmul_precision("high")
     try:
         LabCLI(args=args)

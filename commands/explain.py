@@ -97,7 +97,7 @@ def _argument_error(err: BaseException, argv: list[str]) -> str:
 
 
 def _broken_yaml(argv: list[str]) -> str | None:
-    """``FILE: YAML syntax error at line L, column C (reason); fix the file`` for the first --config that does not load."""
+    """``FILE: YAML syntax error at line L, column C (reason)`` for the first --config that does not load."""
     import yaml
 
     for i, a in enumerate(argv):

@@ -227,7 +227,13 @@ CASES: dict[str, Case] = {
         ["train-images-idx3-ubyte.gz"],
     ),
     "gzip_corrupt": lambda t: (
-        ["fit", "--config", MNIST, D + "path", str(mnist_dir(t / "m", **{"train-labels-idx1-ubyte_raw": b"\x1f\x8bxx"}))],
+        [
+            "fit",
+            "--config",
+            MNIST,
+            D + "path",
+            str(mnist_dir(t / "m", **{"train-labels-idx1-ubyte_raw": b"\x1f\x8bxx"})),
+        ],
         ["train-labels-idx1-ubyte.gz"],
     ),
     "idx_truncated": lambda t: (
@@ -245,7 +251,13 @@ CASES: dict[str, Case] = {
         ["train-images-idx3-ubyte.gz", "IDX"],
     ),
     "idx_count_mismatch": lambda t: (
-        ["fit", "--config", MNIST, D + "path", str(mnist_dir(t / "m", **{"train-labels-idx1-ubyte": _idx(np.zeros(7))}))],
+        [
+            "fit",
+            "--config",
+            MNIST,
+            D + "path",
+            str(mnist_dir(t / "m", **{"train-labels-idx1-ubyte": _idx(np.zeros(7))})),
+        ],
         ["train-labels-idx1-ubyte"],
     ),
     "tar_truncated": lambda t: (["fit", "--config", CIFAR, D + "path", str(cut_tar(t))], ["c.tar.gz"]),
@@ -341,7 +353,7 @@ CASES: dict[str, Case] = {
     ),
     # data that cannot train
     "one_class_images": lambda t: (
-        ["fit", "--config", FOLDER, D + "path", str(image_tree(t / "d", ("cat",), n=10))],
+        ["fit", "--config", FOLDER, D + "path", str(image_tree(t / "d", ("cat",), n=10)), D + "classes", "null"],
         ["one class"],
     ),
     "one_class_text": lambda t: (
@@ -436,8 +448,14 @@ CASES: dict[str, Case] = {
         ["broken.yaml"],
     ),
     "config_file_missing": lambda t: (["fit", "--config", str(t / "nowhere.yaml")], ["nowhere.yaml"]),
-    "option_typo": lambda t: (["fit", "--config", MNIST, "--trainer.max_epohcs", "3"], ["max_epohcs", "--trainer.max_epochs"]),
-    "option_wrong_type": lambda t: (["fit", "--config", MNIST, "--trainer.max_epochs", "ten"], ["max_epochs", "ten", "int"]),
+    "option_typo": lambda t: (
+        ["fit", "--config", MNIST, "--trainer.max_epohcs", "3"],
+        ["max_epohcs", "--trainer.max_epochs"],
+    ),
+    "option_wrong_type": lambda t: (
+        ["fit", "--config", MNIST, "--trainer.max_epochs", "ten"],
+        ["max_epochs", "ten", "int"],
+    ),
     "runs_dir_unwritable": lambda t: (
         ["fit", "--config", MNIST, *EMB, "--runs_dir", str(write(t / "afile", "x") / "runs")],
         ["--runs_dir", "afile"],
