@@ -465,6 +465,62 @@ CASES: dict[str, Case] = {
         ["compare", str(compare_spec(t)), "--out", str(t / "runs" / "cmp")],
         ["broken", "FAILED"],
     ),
+    "ckpt_settings_do_not_fit": lambda t: (
+        [
+            "test",
+            "--config",
+            MNIST,
+            *EMB,
+            "--ckpt_path",
+            str(fake_ckpt(t / "h.ckpt", {}, hyper_parameters={"nope": 1})),
+        ],
+        ["h.ckpt", "--ckpt_path"],
+    ),
+    "ckpt_is_a_folder": lambda t: (["test", "--config", MNIST, *EMB, "--ckpt_path", str(t)], ["--ckpt_path"]),
+    "unknown_callback": lambda t: (
+        ["fit", "--config", MNIST, *EMB, "--trainer.callbacks+=callbacks.SampleGrd"],
+        ["callbacks.SampleGrd", "callbacks.SampleGrid"],
+    ),
+    "unknown_encoding": lambda t: (
+        ["fit", "--config", TEXT, *EMB, D + "encoding", "utf-9"],
+        ["--data.init_args.encoding", "utf-9"],
+    ),
+    "image_size_0": lambda t: (["fit", "--config", FOLDER, *EMB, D + "image_size", "0"], ["image_size"]),
+    "num_workers_negative": lambda t: (["fit", "--config", MNIST, *EMB, D + "num_workers", "-1"], ["num_workers"]),
+    "seg_crop_larger_than_images": lambda t: (
+        ["fit", "--config", SEG, D + "path", str(seg_dir(t / "s")), D + "crop_size", "64"],
+        ["crop_size"],
+    ),
+    "predict_path_missing": lambda t: (
+        ["predict", "--config", MNIST, *EMB, D + "predict_path", str(t / "nothing_here")],
+        ["nothing_here", "--data.init_args.predict_path"],
+    ),
+    "image_outside_class_folders": lambda t: (
+        [
+            "fit",
+            "--config",
+            FOLDER,
+            D + "classes",
+            "null",
+            D + "path",
+            str(_with(image_tree(t / "d"), "loose.png", _png())),
+        ],
+        ["loose.png"],
+    ),
+    "csv_given_as_tsv": lambda t: (
+        [
+            "fit",
+            "--config",
+            TEXT,
+            D + "dataset",
+            "custom",
+            D + "format",
+            "tsv",
+            D + "path",
+            str(write(t / "r.tsv", csv_rows())),
+        ],
+        ["r.tsv", "--data.init_args.format csv"],
+    ),
     "unknown_source": lambda t: (["fit", "--config", SEG, D + "source", "ftp"], ["source", "ftp"]),
     "unknown_class_name": lambda t: (["fit", "--config", FOLDER, *EMB, D + "classes", "[cat, Dog]"], ["'Dog'"]),
 }
@@ -486,6 +542,12 @@ def _cut_png(size: int = 16) -> bytes:
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (size, size), dtype=np.uint8)).save(buf, "PNG")
     data = buf.getvalue()
     return data[: len(data) // 2]
+
+
+def _png(size: int = 16) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def _gz_cut(path: Path, text: str) -> Path:
@@ -532,7 +594,7 @@ def test_bad_input_is_one_line(case, tmp_path, capfd):
         assert "FAILED" in table and "broken" in table
 
 
-SHELL_CASES = ["gzip_corrupt", "ckpt_random_bytes", "yaml_syntax_error", "accelerator_gpu_without_gpu", "tsv_as_csv"]
+SHELL_CASES = ["gzip_corrupt", "ckpt_random_bytes", "accelerator_gpu_without_gpu"]
 
 
 @pytest.mark.parametrize("case", SHELL_CASES)
@@ -548,3 +610,112 @@ def test_bad_input_is_one_line_from_the_shell(case, tmp_path):
         env={**os.environ, **OFFLINE_ENV},
     )
     _check(res.returncode, res.stderr, words, runs)
+
+
+# --- silently reduced data: a warning that counts what was left out ------------------------------
+def _seg_without_masks(t: Path):
+    from datamodules import SegmentationFolderDataModule
+
+    root = seg_dir(t / "s")
+    png(root / "image" / "extra_a.png", 32, mode="L")
+    png(root / "image" / "extra_b.png", 32, mode="L")
+    return SegmentationFolderDataModule(path=str(root)), r"2 of 10 images .* no mask"
+
+
+def _texts_empty(t: Path):
+    from datamodules import TextClassificationDataModule
+
+    path = write(t / "r.csv", csv_rows(40) + ",pos\n   ,neg\n")
+    return TextClassificationDataModule(dataset="custom", path=str(path)), r"2 of 42 rows have an empty 'text'"
+
+
+def _non_image_files(t: Path):
+    from datamodules import ImageFolderDataModule
+
+    root = _with(image_tree(t / "d"), "cat/notes.txt", "not an image")
+    return ImageFolderDataModule(path=str(root), image_size=16), r"1 files that are not images .*notes.txt"
+
+
+def _predict_texts_blank(t: Path):
+    from datamodules import TextClassificationDataModule
+
+    dm = TextClassificationDataModule(source="embedded", predict_texts=["great film", "  "])
+    return dm, r"1 empty predict_texts left out"
+
+
+REDUCED = {
+    "seg_images_without_masks": _seg_without_masks,
+    "empty_texts": _texts_empty,
+    "non_image_files": _non_image_files,
+    "blank_predict_texts": _predict_texts_blank,
+}
+
+
+@pytest.mark.parametrize("case", list(REDUCED))
+def test_reduced_data_warns_with_counts(case, tmp_path):
+    dm, pattern = REDUCED[case](tmp_path)
+    with pytest.warns(UserWarning, match=pattern):
+        dm.setup("predict" if case == "blank_predict_texts" else "fit")
+        if case == "blank_predict_texts":
+            assert len(dm.dataset("predict")) == 1
+
+
+def test_predict_texts_empty_list_is_refused_not_the_test_split(tmp_path):
+    """Before: ``predict_texts: []`` predicted the whole test split and said nothing."""
+    from datamodules import TextClassificationDataModule
+    from labcore.errors import LabError
+
+    dm = TextClassificationDataModule(source="embedded", predict_texts=[])
+    with pytest.raises(LabError, match="predict_texts is empty"):
+        dm.setup("predict")
+
+
+# --- output routing and the run directory guard -------------------------------------------------
+def test_info_lines_go_to_stdout_and_warnings_are_one_line(capfd):
+    import logging
+    import warnings
+
+    from labcore.console import route_output
+
+    route_output()
+    logging.getLogger("lightning.pytorch").info("an info line")
+    logging.getLogger("lightning.fabric.utilities.seed").info("Seed set to 1")
+    out, err = capfd.readouterr()
+    assert "an info line" in out and "Seed set to 1" in out and not err
+    line = warnings.formatwarning(UserWarning("[dl-labs] two\nlines"), UserWarning, "somefile.py", 12)
+    assert line == "warning: [dl-labs] two lines\n"
+
+
+def test_a_failed_run_removes_only_its_own_directory(tmp_path, capfd):
+    """Earlier runs of the lab stay; the failed run's version_N (and nothing else) goes."""
+    from cli import main
+
+    earlier = tmp_path / "runs" / "mnist_mlp" / "version_0"
+    earlier.mkdir(parents=True)
+    (earlier / "metrics.csv").write_text("epoch\n0\n")
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", MNIST, *EMB, D + "val_fraction", "0", "--runs_dir", str(tmp_path / "runs")])
+    assert sorted(p.name for p in (tmp_path / "runs" / "mnist_mlp").iterdir()) == ["version_0"]
+    assert (earlier / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("started", "checkpoint", "kept"), [(False, False, False), (True, False, True), (False, True, True)]
+)
+def test_run_directory_is_kept_once_a_loop_started_or_a_checkpoint_exists(tmp_path, started, checkpoint, kept):
+    from types import SimpleNamespace
+
+    from commands.run_guard import RunStarted, discard_unstarted_run
+
+    run_dir = tmp_path / "runs" / "lab" / "version_0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("x: 1\n")
+    if checkpoint:
+        (run_dir / "checkpoints").mkdir()
+        (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"ckpt")
+    guard = RunStarted()
+    guard.started = started
+    made = [tmp_path / "runs" / "lab", tmp_path / "runs"]
+    discard_unstarted_run(SimpleNamespace(_made_run_dir=run_dir, _run_started=guard, _made_parents=made))
+    assert run_dir.exists() is kept
+    assert (tmp_path / "runs").exists() is kept  # made by this run and empty again: removed too
