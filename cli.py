@@ -27,6 +27,7 @@ from callbacks.checkpoint import LabModelCheckpoint
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
+from commands.explain import one_line
 from commands.preflight import check_checkpoint_file, check_trainer, check_weights_fit
 from commands.run_guard import RunStarted, discard_unstarted_run
 from datamodules.base import LabDataModule
@@ -241,7 +242,7 @@ class LabCLI(LightningCLI):
             if _lab_error_cause(err) is not None:
                 raise
             raise LabError(
-                f"{ckpt_path}: the model settings saved in it do not fit this lab's config ({_one_line(err)[:300]}); "
+                f"{ckpt_path}: the model settings saved in it do not fit this lab's config ({one_line(err)[:300]}); "
                 "pass a checkpoint of this lab to --ckpt_path, or the config it was trained with"
             ) from None
 

@@ -80,9 +80,19 @@ def _argument_error(err: BaseException, argv: list[str]) -> str:
     if missing:
         module, name = missing.groups()
         return _squash(f"unknown class_path '{module}.{name}'{_nearest_class_paths(module, name)}") + _HINT
+    no_file = re.search(r"File does not exist: '(.+?)'", text)
+    if no_file:
+        return f"no config file {no_file.group(1)}; pass an existing --config (e.g. configs/labs/vision/mnist_mlp.yaml)"
+    choice = re.search(r"Expected a typing.Literal\[(.+?)\]\. Got value: (\S+)", text)
+    if choice:
+        keys = re.findall(r'Parser key "([\w.]+)"', text)
+        option = "--" + ".init_args.".join(keys) if keys else "the option"
+        allowed = ", ".join(v.strip(" '\"") for v in choice.group(1).split(","))
+        return f"{option} {choice.group(2)!r} is not allowed; pass one of {allowed}"
     unknown = re.search(r"unrecognized arguments: (\S+)", text)
     if unknown:
-        near = difflib.get_close_matches(unknown.group(1), _option_names(err), n=3, cutoff=0.6)
+        options = list(dict.fromkeys(_option_names(err)))
+        near = difflib.get_close_matches(unknown.group(1), options, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
         return _squash(f"unknown option {unknown.group(1)}{hint}") + _HINT
     key = re.match(r'Parser key "([\w.]+)":', text)

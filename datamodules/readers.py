@@ -137,7 +137,10 @@ def read_image_tree(root: Path, mode: str = "RGB", size: int | None = None) -> d
                 f"e.g. {others[:3]}"
             )
     else:
-        raise DataSourceError(f"{root} is neither a folder nor a tar archive of class folders")
+        raise DataSourceError(
+            f"{root} is neither a folder nor a readable tar archive; pass a folder of class folders "
+            f"(<class>/<image>) or a .tar / .tar.gz of one"
+        )
     if not entries:
         raise DataSourceError(f"no images under {root}; expected class folders such as {root}/cat/001.jpg")
     depth = min(len(parts) for parts, _ in entries)

@@ -447,7 +447,7 @@ CASES: dict[str, Case] = {
         ["fit", "--config", str(write(t / "broken.yaml", "model:\n  class_path: [unclosed\n  x: : y\n"))],
         ["broken.yaml"],
     ),
-    "config_file_missing": lambda t: (["fit", "--config", str(t / "nowhere.yaml")], ["nowhere.yaml"]),
+    "config_file_missing": lambda t: (["fit", "--config", str(t / "nowhere.yaml")], ["nowhere.yaml", "--config"]),
     "option_typo": lambda t: (
         ["fit", "--config", MNIST, "--trainer.max_epohcs", "3"],
         ["max_epohcs", "--trainer.max_epochs"],
@@ -521,7 +521,7 @@ CASES: dict[str, Case] = {
         ],
         ["r.tsv", "--data.init_args.format csv"],
     ),
-    "unknown_source": lambda t: (["fit", "--config", SEG, D + "source", "ftp"], ["source", "ftp"]),
+    "unknown_source": lambda t: (["fit", "--config", SEG, D + "source", "ftp"], ["--data.init_args.source", "embedded"]),
     "unknown_class_name": lambda t: (["fit", "--config", FOLDER, *EMB, D + "classes", "[cat, Dog]"], ["'Dog'"]),
 }
 
