@@ -4,7 +4,8 @@
 need it), so bad input found later (data, checkpoint, trainer settings) would leave a folder with a
 config and an empty event file. ``discard_unstarted_run`` removes it again, and the ``<lab>`` and
 ``runs`` folders if this run made them and they are now empty, unless the run had started (its
-train / validate / test / predict loop began, or it wrote a checkpoint): then the folder is evidence.
+train / validate / test / predict loop began, or it wrote a checkpoint or metrics): then the folder
+is evidence of what happened and stays.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def discard_unstarted_run(cli: Any) -> None:
     if run_dir is None or not run_dir.is_dir():
         return
     guard = getattr(cli, "_run_started", None)
-    if (guard is not None and guard.started) or any(run_dir.rglob("*.ckpt")):
+    # Under ddp_spawn the guard that saw the loop start lives in a child process: what the run wrote tells.
+    wrote = any(run_dir.rglob("*.ckpt")) or any(run_dir.rglob("metrics.csv"))
+    if (guard is not None and guard.started) or wrote:
         return
     shutil.rmtree(run_dir, ignore_errors=True)
     for parent in getattr(cli, "_made_parents", []):  # deepest first: <lab>, then runs

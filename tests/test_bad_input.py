@@ -521,7 +521,10 @@ CASES: dict[str, Case] = {
         ],
         ["r.tsv", "--data.init_args.format csv"],
     ),
-    "unknown_source": lambda t: (["fit", "--config", SEG, D + "source", "ftp"], ["--data.init_args.source", "embedded"]),
+    "unknown_source": lambda t: (
+        ["fit", "--config", SEG, D + "source", "ftp"],
+        ["--data.init_args.source", "embedded"],
+    ),
     "unknown_class_name": lambda t: (["fit", "--config", FOLDER, *EMB, D + "classes", "[cat, Dog]"], ["'Dog'"]),
 }
 
@@ -700,9 +703,10 @@ def test_a_failed_run_removes_only_its_own_directory(tmp_path, capfd):
 
 
 @pytest.mark.parametrize(
-    ("started", "checkpoint", "kept"), [(False, False, False), (True, False, True), (False, True, True)]
+    ("started", "written", "kept"),
+    [(False, None, False), (True, None, True), (False, "checkpoints/last.ckpt", True), (False, "metrics.csv", True)],
 )
-def test_run_directory_is_kept_once_a_loop_started_or_a_checkpoint_exists(tmp_path, started, checkpoint, kept):
+def test_run_directory_is_kept_once_a_loop_started_or_results_exist(tmp_path, started, written, kept):
     from types import SimpleNamespace
 
     from commands.run_guard import RunStarted, discard_unstarted_run
@@ -710,9 +714,8 @@ def test_run_directory_is_kept_once_a_loop_started_or_a_checkpoint_exists(tmp_pa
     run_dir = tmp_path / "runs" / "lab" / "version_0"
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text("x: 1\n")
-    if checkpoint:
-        (run_dir / "checkpoints").mkdir()
-        (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"ckpt")
+    if written:
+        write(run_dir / written, "x")
     guard = RunStarted()
     guard.started = started
     made = [tmp_path / "runs" / "lab", tmp_path / "runs"]
