@@ -27,13 +27,14 @@ from callbacks.checkpoint import LabModelCheckpoint
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
-from commands.explain import one_line
+from commands.explain import explain, lab_error_cause, one_line
 from commands.preflight import check_checkpoint_file, check_trainer, check_weights_fit
 from commands.run_guard import RunStarted, discard_unstarted_run
 from datamodules.base import LabDataModule
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
 from labcore import log
+from labcore.console import route_output
 from labcore.errors import LabError
 
 ROOT = Path(__file__).resolve().parent
@@ -386,24 +387,18 @@ def _instantiate_data(data_cfg: Namespace) -> LightningDataModule:
 def _one_line(err: BaseException) -> str:
     """jsonargparse explains a bad value over many lines of union alternatives; keep the
     lines that name the key and the reason (see ``commands.explain``)."""
-    from commands.explain import one_line
-
     text = one_line(err) + " (see --help, or --print_config for the full resolved config)"
     return text if len(text) <= 500 else text[:500] + " ..."
 
 
 def _lab_error_cause(err: BaseException) -> LabError | None:
-    from commands.explain import lab_error_cause
-
+    """The LabError in ``err``'s chain of causes, e.g. raised while jsonargparse instantiated a class."""
     return lab_error_cause(err)
 
 
 def main(args: list[str] | None = None) -> None:
     """Run the CLI; bad input ends in exit code 2 and ONE ``error: ...`` line on stderr (see
     ``commands.explain``), with Lightning's and our info lines on stdout (``labcore.console``)."""
-    from commands.explain import explain
-    from labcore.console import route_output
-
     argv = sys.argv[1:] if args is None else args
     route_output()
     if argv and argv[0] == "compare":

@@ -83,7 +83,13 @@ def check_weights_fit(model: torch.nn.Module, ckpt: dict[str, Any], path: str) -
         for what, names in (("missing", missing), ("unexpected", unexpected), ("other shapes", reshaped))
         if names
     ]
+    net = getattr(model, "net", None)
+    what = (
+        f"{type(model).__name__} with {type(net).__name__}"
+        if isinstance(net, torch.nn.Module)
+        else type(model).__name__
+    )
     raise LabError(
         f"{path} holds the weights of another net or lab ({'; '.join(parts)}); pass a checkpoint of this lab and "
-        f"net ({type(model).__name__}) to --ckpt_path, or the config it was trained with"
+        f"net ({what}) to --ckpt_path, or the config it was trained with"
     )
