@@ -32,10 +32,14 @@ from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
 from callbacks.resume_state import ResumeState
 from commands import resume
+from commands.explain import explain, lab_error_cause, one_line
+from commands.preflight import check_checkpoint_file, check_trainer, check_weights_fit
+from commands.run_guard import RunStarted, discard_unstarted_run
 from datamodules.base import LabDataModule
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
 from labcore import log
+from labcore.console import route_output
 from labcore.errors import LabError
 from labcore.launch import launch_version
 
@@ -62,7 +66,13 @@ class LabCLI(LightningCLI):
         kwargs.setdefault("save_config_callback", LabSaveConfigCallback)
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException as err:
+            discard_unstarted_run(self)
+            if hasattr(self, "parser"):
+                err.lab_parser = self.parser  # type: ignore[attr-defined]  # for commands.explain's suggestions
+            raise
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -140,16 +150,17 @@ class LabCLI(LightningCLI):
             return shared
         return self._claim_version(runs_dir, lab)
 
-    @staticmethod
-    def _claim_version(runs_dir: Path, lab: str) -> str:
+    def _claim_version(self, runs_dir: Path, lab: str) -> str:
         taken = [
             int(m.group(1)) for p in (runs_dir / lab).glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))
         ]
         n = max(taken, default=-1) + 1
+        self._made_parents = [p for p in (runs_dir / lab, runs_dir) if not p.exists()]  # see run_guard
         (runs_dir / lab).mkdir(parents=True, exist_ok=True)
         while True:  # mkdir is atomic: two runs started at once never share a directory
             try:
                 (runs_dir / lab / f"version_{n}").mkdir()
+                self._made_run_dir = runs_dir / lab / f"version_{n}"  # removed again if the run fails before it starts
                 break
             except FileExistsError:
                 n += 1
@@ -178,6 +189,9 @@ class LabCLI(LightningCLI):
         else:
             version = self._run_version(runs_dir, lab)
         self._run_dir = runs_dir / lab / version
+        if not self._run_dir.exists():  # a named --run_version: removed again if the run fails before it starts
+            self._made_parents = [p for p in (runs_dir / lab, runs_dir) if not p.exists()]
+            self._made_run_dir = self._run_dir
         self._run_dir.mkdir(parents=True, exist_ok=True)
         # Without a logger Lightning writes checkpoints and log_dir files to default_root_dir: the run's own folder.
         cfg.trainer.default_root_dir = str(self._run_dir)
@@ -245,8 +259,32 @@ class LabCLI(LightningCLI):
                 f"{', '.join(t.class_path.rpartition('.')[2] for _, t, _ in targets)}"
             )
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's reading of the checkpoint's saved model settings, after checking the file itself
+        (exists, loads with ``weights_only=True``, is a Lightning checkpoint of this lab's data)."""
+        sub = self.config.get("subcommand")
+        cfg = self.config[sub] if sub else self.config
+        ckpt_path = cfg.get("ckpt_path")
+        self._ckpt = check_checkpoint_file(ckpt_path, _get(cfg, "data.class_path"))
+        try:
+            super()._parse_ckpt_path()
+        except Exception as err:  # noqa: BLE001 - jsonargparse rejected the saved settings: another lab's checkpoint
+            if _lab_error_cause(err) is not None:
+                raise
+            raise LabError(
+                f"{ckpt_path}: the model settings saved in it do not fit this lab's config ({one_line(err)[:300]}); "
+                "pass a checkpoint of this lab to --ckpt_path, or the config it was trained with"
+            ) from None
+
+    def after_instantiate_classes(self) -> None:
+        ckpt = getattr(self, "_ckpt", None)
+        if ckpt is not None:
+            check_weights_fit(self.model, ckpt, str(self._cfg().get("ckpt_path")))
+            self._ckpt = None  # the weights are Lightning's to load now; do not keep a second copy
+
     def before_instantiate_classes(self) -> None:
         cfg = self._cfg()
+        check_trainer(cfg.trainer)
         self._configure_run_dir(cfg)
         self._data = self._build_data(cfg)
         self._fill_from_data(cfg, self._data)
@@ -273,7 +311,8 @@ class LabCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self._cfg()
-        extra: list[Callback] = []
+        self._run_started = RunStarted()
+        extra: list[Callback] = [self._run_started]
         checkpoint = self._checkpoint_callback(cfg)
         if checkpoint is not None:
             extra.append(checkpoint)
@@ -397,43 +436,34 @@ def _instantiate_data(data_cfg: Namespace) -> LightningDataModule:
     return parser.instantiate(cfg).data
 
 
-_NOISE = (
-    "Does not validate against any of the Union",
-    "Subtypes:",
-    "Errors:",
-    "NoneType",
-    "Given value type",
-    "Given value:",
-    "Problem with given class_path 'lab_modules.Classifier'",
-)
-
-
 def _one_line(err: BaseException) -> str:
     """jsonargparse explains a bad value over many lines of union alternatives; keep the
-    lines that name the key and the reason."""
-    lines = [ln.strip(" -") for ln in str(err).splitlines()]
-    kept = [ln for ln in lines if ln and not any(n in ln for n in _NOISE)]
-    text = "; ".join(dict.fromkeys(kept)) or " ".join(str(err).split())
-    text += " (see --help, or --print_config for the full resolved config)"
+    lines that name the key and the reason (see ``commands.explain``)."""
+    text = one_line(err) + " (see --help, or --print_config for the full resolved config)"
     return text if len(text) <= 500 else text[:500] + " ..."
 
 
 def _lab_error_cause(err: BaseException) -> LabError | None:
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, LabError):
-            return err
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None
+    """The LabError in ``err``'s chain of causes, e.g. raised while jsonargparse instantiated a class."""
+    return lab_error_cause(err)
 
 
 def main(args: list[str] | None = None) -> None:
+    """Run the CLI; bad input ends in exit code 2 and ONE ``error: ...`` line on stderr (see
+    ``commands.explain``), with Lightning's and our info lines on stdout (``labcore.console``)."""
     argv = sys.argv[1:] if args is None else args
+    route_output()
     if argv and argv[0] == "compare":
         from commands.compare import main as compare_main
 
-        sys.exit(compare_main(argv[1:]))
+        try:
+            code = compare_main(argv[1:])
+        except SystemExit as err:  # compare refuses bad input with SystemExit("error: ...")
+            if not isinstance(err.code, str):
+                raise
+            print(" ".join(err.code.split()), file=sys.stderr)
+            code = 2
+        sys.exit(code)
     torch.set_float32_matmul_precision("high")
     try:
         LabCLI(args=args)
@@ -442,16 +472,13 @@ def main(args: list[str] | None = None) -> None:
             raise
         sys.exit(err.exit_code)
     except LabError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
-    except Exception as err:  # jsonargparse's parse errors are multi-line; keep one line
-        cause = _lab_error_cause(err)  # a LabError raised while jsonargparse instantiated a class
-        if cause is not None:
-            print(f"error: {cause}", file=sys.stderr)
-            sys.exit(2)
-        if type(err).__name__ != "ArgumentError":
+    except Exception as err:  # jsonargparse, Lightning and OS errors of bad input: one line; anything else is a bug
+        message = explain(err, argv)
+        if message is None:
             raise
-        print(f"error: {_one_line(err)}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     finally:
         preemption.stop_forwarding()  # also when fit ended in an error (after_fit did not run)

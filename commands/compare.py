@@ -67,8 +67,21 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def load_spec(args: argparse.Namespace) -> dict:
     if args.spec:
-        spec = yaml.safe_load(Path(args.spec).read_text())
-        spec.setdefault("name", Path(args.spec).stem)
+        path = Path(args.spec)
+        if not path.is_file():
+            raise SystemExit(
+                f"error: no compare spec at {path}; pass an existing spec YAML (see configs/compare/), "
+                'or --config LAB.yaml with --variant NAME="overrides"'
+            )
+        try:
+            spec = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise SystemExit(f"error: {path}: YAML syntax error{where}; fix the spec file") from None
+        if not isinstance(spec, dict) or not spec.get("variants"):
+            raise SystemExit(f"error: {path}: no variants; a spec needs configs and variants {{name: [overrides]}}")
+        spec.setdefault("name", path.stem)
     else:
         if not args.config or not args.variant:
             raise SystemExit('error: give a spec file, or --config plus at least one --variant NAME="overrides"')
@@ -265,6 +278,13 @@ def main(argv: list[str]) -> int:
     print(how)
     print(table)
     print(f"[compare] wrote {out / 'comparison.md'}, {out / 'curves.png'} and {out / 'runs.json'}")
+    if failed:
+        names = [r["variant"] for r in rows if r["status"] != "ok"]
+        print(
+            f"error: {failed} of {len(rows)} variants FAILED ({', '.join(names)}); their rows say FAILED in "
+            f"{out / 'comparison.md'}, the reasons are in {', '.join(str(out / f'{n}.log') for n in names)}",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.checks import at_least, empty_split
 from datamodules.resumable import ResumableLoader, seeded_shuffle
 from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
 from datamodules.splits import (
@@ -131,6 +132,8 @@ class LabDataModule(L.LightningDataModule):
             raise LabError(
                 f"{self.name}: unknown split {split!r}; pass --data.init_args.split {' | '.join(SPLIT_KINDS)}"
             )
+        at_least(self.name, 1, batch_size=batch_size, eval_batch_size=eval_batch_size)
+        at_least(self.name, 0, num_workers=num_workers)
         self.source, self.path = source, path
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.split: SplitKind = split or self.default_split
@@ -230,6 +233,8 @@ class LabDataModule(L.LightningDataModule):
             key = "predict" if "predict" in self.datasets else "test"
         if key not in self.datasets:
             self.setup({"train": "fit", "val": "fit", "test": "test"}.get(key, key))
+        if len(self.datasets[key]) == 0:  # type: ignore[arg-type]
+            raise empty_split(self.name, key)
         train = key == "train" and split == "train"
         if train:  # order from (seed, epoch) and a saved position: a restart continues mid-epoch exactly
             ds = self.datasets[key]

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from datamodules.base import LabDataModule, Source, SplitKind, split_indices
+from datamodules.checks import at_least, fractions
 from datamodules.readers import read_image_files
 from datamodules.resumable import ResumableLoader
 from datamodules.samplers import EqualChunks
@@ -102,6 +103,8 @@ class ImageClassificationDataModule(LabDataModule):
         from_checkpoint: str | None = None,
         predict_path: str | None = None,
     ) -> None:
+        at_least(self.name, 1, eval_batch_size=eval_batch_size, max_train_samples=max_train_samples)
+        fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
         super().__init__(
             source=source,
             path=path,
@@ -297,6 +300,12 @@ class ImageClassificationDataModule(LabDataModule):
         labels = split["labels"]
         names = self.class_names
         if isinstance(labels, torch.Tensor):
+            n = len(self.default_class_names)
+            bad = sorted({int(v) for v in labels.unique() if not 0 <= int(v) < n})
+            if bad:
+                raise DataSourceError(
+                    f"{self.name}: labels {bad[:5]} outside 0..{n - 1} ({n} classes); {self.how_to_get}"
+                )
             if names == list(self.default_class_names):
                 return split
             labels = [self.default_class_names[i] for i in labels.tolist()]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 from typing import Literal
 
 from datamodules.base import EMBEDDED_DIR
+from datamodules.checks import at_least
 from datamodules.image_classification import ImageClassificationDataModule
-from datamodules.readers import IMAGE_SUFFIXES, read_image_tree
+from datamodules.readers import IMAGE_SUFFIXES, is_tar, read_image_tree, tar_images
 from labcore.errors import DataSourceError, LabError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -39,6 +39,7 @@ class ImageFolderDataModule(ImageClassificationDataModule):
         self, *args, image_size: int = 32, grayscale: bool = False, stats: Literal["fit", "imagenet"] = "fit", **kwargs
     ) -> None:
         super().__init__(*args, **kwargs)
+        at_least(self.name, 1, image_size=image_size)
         if stats not in ("fit", "imagenet"):
             raise LabError(f"image_folder: unknown stats {stats!r}; pass --data.init_args.stats fit or imagenet")
         if stats == "imagenet" and grayscale:
@@ -68,9 +69,8 @@ class ImageFolderDataModule(ImageClassificationDataModule):
         root = self._root()
         if root.is_dir():
             found = {p.parent.name for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
-        elif tarfile.is_tarfile(root):
-            with tarfile.open(root) as tar:
-                found = {Path(n).parent.name for n in tar.getnames() if Path(n).suffix.lower() in IMAGE_SUFFIXES}
+        elif is_tar(root):
+            found = {parts[-2] for parts, _ in tar_images(root, read=False) if len(parts) >= 2}
         else:
             raise DataSourceError(f"image_folder: {root} is neither a folder nor a tar archive; {self.how_to_get}")
         if not found:

@@ -42,7 +42,14 @@ class MNISTDataModule(ImageClassificationDataModule):
                 )
             images, labels = read_idx(img), read_idx(lbl)
             if len(images) != len(labels):
-                raise DataSourceError(f"mnist: {img.name} has {len(images)} images but {lbl.name} {len(labels)} labels")
+                raise DataSourceError(
+                    f"mnist: {img} has {len(images)} images but {lbl} {len(labels)} labels; pass matching files"
+                )
+            bad = sorted({int(v) for v in labels.unique() if int(v) > 9})
+            if bad:
+                raise DataSourceError(
+                    f"mnist: {lbl} holds labels {bad[:5]} outside 0-9 (digits); pass MNIST's own label files"
+                )
             out[split] = {"images": images.unsqueeze(1), "labels": labels.long()}
         return out
 

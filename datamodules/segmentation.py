@@ -15,7 +15,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
-from datamodules.readers import IMAGE_SUFFIXES
+from datamodules.checks import at_least, fractions
+from datamodules.readers import IMAGE_SUFFIXES, open_image
 from labcore import log
 from labcore.errors import DataSourceError
 
@@ -39,6 +40,15 @@ def find_pairs(root: Path) -> list[tuple[Path, Path]]:
                 raise DataSourceError(
                     f"segmentation: no image in {root / img_dir} has a mask of the same name in {root / mask_dir}"
                 )
+            unmatched = [f.name for f in images if f.stem not in masks]
+            if unmatched:
+                log.warn(
+                    f"segmentation: {len(unmatched)} of {len(images)} images in {root / img_dir} have no mask of the "
+                    f"same name in {root / mask_dir} and are left out, e.g. {unmatched[:3]}"
+                )
+            orphans = len(masks) - len(pairs)
+            if orphans:
+                log.warn(f"segmentation: {orphans} masks in {root / mask_dir} have no image and are left out")
             return sorted(pairs, key=lambda p: natural_key(p[0].stem))
     raise DataSourceError(
         f"segmentation: no image/ and label/ (or images/ and masks/) folders under {root}; "
@@ -52,12 +62,11 @@ def read_pairs(
     mode = "L" if channels == 1 else "RGB"
     images, masks = [], []
     for img_path, mask_path in pairs:
-        with Image.open(img_path) as im, Image.open(mask_path) as mk:
-            im, mk = im.convert(mode), mk.convert("L")
-            if size is not None:
-                im, mk = im.resize((size, size), Image.BILINEAR), mk.resize((size, size), Image.NEAREST)
-            images.append(np.asarray(im))
-            masks.append(np.asarray(mk) > threshold)
+        im, mk = open_image(img_path, mode, img_path), open_image(mask_path, "L", mask_path)
+        if size is not None:
+            im, mk = im.resize((size, size), Image.BILINEAR), mk.resize((size, size), Image.NEAREST)
+        images.append(np.asarray(im))
+        masks.append(np.asarray(mk) > threshold)
     if len({a.shape for a in images}) != 1:
         raise DataSourceError("segmentation: images have different sizes; pass --data.init_args.image_size N")
     x = torch.from_numpy(np.stack(images))
@@ -182,6 +191,8 @@ class SegmentationFolderDataModule(LabDataModule):
     ) -> None:
         if source == "download":
             raise DataSourceError(f"segmentation: no download available; {self.how_to_get}")
+        at_least(self.name, 1, image_size=image_size, crop_size=crop_size, repeats=repeats, channels=channels)
+        fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
         super().__init__(
             source=source,
             path=path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import inspect
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from datamodules.base import LabDataModule, Source, SplitKind, seeded_split, split_indices
+from datamodules.checks import at_least, empty_split, fractions
 from datamodules.resumable import ResumableLoader
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler, EncodedTextDataset
@@ -26,6 +28,7 @@ from datamodules.text_readers import (
     read_hub,
     read_rt_polarity_dir,
     read_table_path,
+    read_text,
     read_trec_dir,
 )
 from datamodules.text_tokenizer import TextEncoder, build_vocab, load_pretrained, stop_word_list
@@ -88,7 +91,9 @@ class TextClassificationDataModule(LabDataModule):
             another value that contradicts the checkpoint is an error (a value that differs
             from the default counts as set: the datamodule cannot see what was typed).
             Checkpoints of older versions (text state without the ``lab_data`` marker) load too.
-        predict_texts / predict_file: what ``predict`` classifies (default: the test split).
+        predict_texts / predict_file: what ``predict`` classifies (default: the test split; an
+            empty list or file is an error, not a silent fallback to the test split).
+        encoding: the text encoding of ``path`` (csv / tsv / jsonl) and ``predict_file`` files.
     """
 
     host = "huggingface.co"
@@ -128,8 +133,13 @@ class TextClassificationDataModule(LabDataModule):
         predict_file: str | None = None,
         num_workers: int = 0,
         split: SplitKind | None = None,
+        encoding: str = "utf-8",
     ) -> None:
         self._dataset = dataset  # the name (text/<dataset>) is needed before the base is set up
+        at_least(self.name, 1, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+        at_least(self.name, 1, max_length=max_length, min_freq=min_freq, toy_size=toy_size)
+        fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
+        _check_encoding(encoding)
         # from_checkpoint is read here, not by the base: older text checkpoints lack the lab_data marker
         super().__init__(
             source=source,
@@ -208,7 +218,7 @@ class TextClassificationDataModule(LabDataModule):
             return read_trec_dir(location, fine)
         if fmt == "rt_polarity":
             return read_rt_polarity_dir(location if location.is_dir() else location.parent)
-        splits = read_table_path(location, fmt, hp.text_column, hp.label_column)
+        splits = read_table_path(location, fmt, hp.text_column, hp.label_column, hp.encoding)
         return {k: (t, normalise_sentiment(y) if hp.dataset in SENTIMENT_SETS else y) for k, (t, y) in splits.items()}
 
     def _load_splits(self) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -235,6 +245,13 @@ class TextClassificationDataModule(LabDataModule):
             ids[pool_name] = self._drop_duplicates(pool_name, *ids[pool_name])
         self.test_overlap = overlap(ids["test"][0], ids[pool_name][0]) if "test" in ids else 0
         self._splits = self._split(ids)
+        classes = sorted(set(self._splits["train"][1].tolist()))
+        if len(classes) < 2 and self.hp.dataset != "toy":
+            where = self.hp.path or self.name
+            raise DataSourceError(
+                f"{where}: the training data has only one class ({[names[c] for c in classes]}); a classifier needs "
+                f"two or more: pass data with at least two labels (or check --data.init_args.label_column)"
+            )
         return self._splits
 
     def _drop_duplicates(self, split: str, texts: list[str], labels: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -361,13 +378,24 @@ class TextClassificationDataModule(LabDataModule):
             )
 
     def _predict_texts(self) -> list[str] | None:
-        if self.hp.predict_texts:
-            return list(self.hp.predict_texts)
+        if self.hp.predict_texts is not None:
+            texts = [t for t in self.hp.predict_texts if str(t).strip()]
+            if not texts:
+                raise LabError(
+                    "--data.init_args.predict_texts is empty; pass at least one text (e.g. '[\"great film\"]'), "
+                    "or leave it out to predict on the test split"
+                )
+            if len(texts) < len(self.hp.predict_texts):
+                log.warn(f"{len(self.hp.predict_texts) - len(texts)} empty predict_texts left out")
+            return list(texts)
         if self.hp.predict_file:
             p = Path(self.hp.predict_file).expanduser()
-            if not p.exists():
+            if not p.is_file():
                 raise DataSourceError(f"no file {p}; pass --data.init_args.predict_file with one text a line")
-            return [ln for ln in p.read_text(encoding="utf-8").split("\n") if ln.strip()]
+            texts = [ln for ln in read_text(p, self.hp.encoding).split("\n") if ln.strip()]
+            if not texts:
+                raise DataSourceError(f"{p} holds no text; pass --data.init_args.predict_file with one text a line")
+            return texts
         return None
 
     def encode_texts(self, texts: list[str]) -> dict[str, torch.Tensor]:
@@ -398,6 +426,8 @@ class TextClassificationDataModule(LabDataModule):
 
     def _loader(self, split: str) -> DataLoader:
         ds = self.dataset(split)
+        if len(ds) == 0:
+            raise empty_split(self.name, split)
         train = split == "train"
         if split == "predict":  # input order kept; a plain sampler (Lightning re-creates predict samplers)
             return DataLoader(
@@ -439,6 +469,15 @@ class TextClassificationDataModule(LabDataModule):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._restore(state)
+
+
+def _check_encoding(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise LabError(
+            f"--data.init_args.encoding {encoding!r} is not a known text encoding; pass e.g. utf-8, latin-1 or cp1252"
+        ) from None
 
 
 def _take(split: tuple[list[str], np.ndarray], idx: torch.Tensor) -> tuple[list[str], np.ndarray]:

@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 
 from datamodules.sources import EMBEDDED_DIR
@@ -33,9 +34,26 @@ _SENTIMENT_ALIASES = {
 TREC_COARSE = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 
 
-def _open_text(path: Path, encoding: str = "utf-8") -> str:
-    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
-    return raw.decode(encoding)
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as err:
+        reason = "truncated" if isinstance(err, EOFError) else str(err) or type(err).__name__
+        raise DataSourceError(f"{path}: cannot read it ({reason}); pass a complete, uncorrupted copy") from None
+
+
+def read_text(path: Path, encoding: str = "utf-8", option: str = "--data.init_args.encoding") -> str:
+    """The file's text (gunzipped if ``.gz``); bytes that are not ``encoding`` are a one-line error
+    naming the file, the position and ``option``."""
+    raw = _read_bytes(path)
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataSourceError(
+            f"{path} is not {encoding} text (byte 0x{raw[err.start]:02x} on line {line}); pass {option} with the "
+            f"file's encoding, e.g. {option} latin-1 (or cp1252)"
+        ) from None
 
 
 def _lines(text: str) -> list[str]:
@@ -63,7 +81,7 @@ def parse_trec_line(line: str, fine: bool = False) -> tuple[str, str]:
 
 def read_trec_file(path: Path, fine: bool = False) -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for line in _lines(_open_text(path, "latin-1" if _is_latin1(path) else "utf-8")):
+    for line in _lines(read_text(path, "latin-1" if _is_latin1(path) else "utf-8")):
         label, text = parse_trec_line(line, fine)
         texts.append(text)
         labels.append(label)
@@ -71,7 +89,7 @@ def read_trec_file(path: Path, fine: bool = False) -> tuple[list[str], list[str]
 
 
 def _is_latin1(path: Path) -> bool:
-    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    raw = _read_bytes(path)
     try:
         raw.decode("utf-8")
         return False
@@ -104,29 +122,60 @@ def read_rt_polarity_dir(root: Path) -> Splits:
         raise DataSourceError(
             f"rt_polarity: no rt-polarity.pos / rt-polarity.neg in {root}; pass the folder holding both"
         )
-    texts_pos = _lines(_open_text(pos, "latin-1"))
-    texts_neg = _lines(_open_text(neg, "latin-1"))
+    texts_pos = _lines(read_text(pos, "latin-1"))
+    texts_neg = _lines(read_text(neg, "latin-1"))
     return {"all": (texts_neg + texts_pos, ["negative"] * len(texts_neg) + ["positive"] * len(texts_pos))}
 
 
 # --- CSV / TSV / JSONL ------------------------------------------------------------------------
+def _jsonl_rows(path: Path, content: str) -> list[dict]:
+    rows = []
+    for number, line in enumerate(content.split("\n"), start=1):  # file line numbers, blank lines counted
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataSourceError(
+                f"{path}: line {number} is not valid JSON ({err.msg} at column {err.colno}); fix or delete that line"
+            ) from None
+        if not isinstance(row, dict):
+            raise DataSourceError(
+                f"{path}: line {number} is a JSON {type(row).__name__}, not an object such as "
+                '{"text": ..., "label": ...}; fix or delete that line'
+            )
+        rows.append(row)
+    return rows
+
+
+def _delimited_rows(path: Path, content: str, fmt: str, text_column: str) -> list[dict]:
+    delimiter = "\t" if fmt == "tsv" else ","
+    rows = list(csv.DictReader(io.StringIO(content), delimiter=delimiter))
+    header = content.split("\n", 1)[0]
+    if rows and text_column not in rows[0]:
+        other, other_fmt = (",", "csv") if fmt == "tsv" else ("\t", "tsv")
+        if other in header and delimiter not in header:
+            kind = "comma" if other == "," else "tab"
+            raise DataSourceError(
+                f"{path}: the header {header[:60]!r} is {kind}-separated, not {fmt}; pass --data.init_args.format "
+                f"{other_fmt}"
+            )
+    return rows
+
+
 def read_table(
-    path: Path, fmt: str, text_column: str, label_column: str, labels_optional: bool = False
+    path: Path,
+    fmt: str,
+    text_column: str,
+    label_column: str,
+    labels_optional: bool = False,
+    encoding: str = "utf-8",
 ) -> tuple[list[str], list[str] | None]:
     """Rows of a CSV / TSV (header line) or JSONL file; ``text_column`` / ``label_column`` name the fields.
-    ``labels_optional``: a file without the label column gives ``None`` labels instead of an error."""
-    content = _open_text(path)
-    if fmt == "jsonl":
-        rows = []
-        for i, line in enumerate(_lines(content)):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise DataSourceError(
-                    f"{path}: line {i + 1} is not JSON; pass --data.init_args.format csv or tsv"
-                ) from None
-    else:
-        rows = list(csv.DictReader(io.StringIO(content), delimiter="\t" if fmt == "tsv" else ","))
+    ``labels_optional``: a file without the label column gives ``None`` labels instead of an error.
+    Rows with an empty text are left out, with a warning that counts them."""
+    content = read_text(path, encoding)
+    rows = _jsonl_rows(path, content) if fmt == "jsonl" else _delimited_rows(path, content, fmt, text_column)
     if not rows:
         raise DataSourceError(f"{path}: no rows; pass a {fmt} file with a header and at least one row")
     columns = list(rows[0].keys())
@@ -135,15 +184,20 @@ def read_table(
     for col, opt in ((text_column, "text_column"), (label_column, "label_column")):
         if col not in rows[0]:
             raise DataSourceError(f"{path}: no column {col!r} (columns: {columns}); pass --data.init_args.{opt}")
-    return [str(r[text_column]) for r in rows], [str(r[label_column]) for r in rows]
+    kept = [r for r in rows if r.get(text_column) is not None and str(r[text_column]).strip()]
+    if len(kept) < len(rows):
+        log.warn(f"{path}: {len(rows) - len(kept)} of {len(rows)} rows have an empty {text_column!r}; left out")
+    if not kept:
+        raise DataSourceError(f"{path}: every {text_column!r} is empty; pass --data.init_args.text_column")
+    return [str(r[text_column]) for r in kept], [str(r[label_column]) for r in kept]
 
 
-def read_table_path(root: Path, fmt: str, text_column: str, label_column: str) -> Splits:
+def read_table_path(root: Path, fmt: str, text_column: str, label_column: str, encoding: str = "utf-8") -> Splits:
     """One file (all data, split by seed) or a folder with ``train`` / ``val`` / ``test`` files
     (``dev``, ``validation`` and ``valid`` name the validation split too, e.g. GLUE's ``dev.tsv``).
     A test file without labels (GLUE's) is left out, with a warning: test is then carved from train."""
     if root.is_file():
-        return {"all": read_table(root, fmt, text_column, label_column)}
+        return {"all": read_table(root, fmt, text_column, label_column, encoding=encoding)}
     files: dict[str, Path] = {}
     for f in sorted(root.iterdir()):
         stem = f.name.removesuffix(".gz")
@@ -163,7 +217,7 @@ def read_table_path(root: Path, fmt: str, text_column: str, label_column: str) -
         raise DataSourceError(f"{root}: no train.{fmt}; pass a file or a folder with train.{fmt}")
     out = {}
     for split, f in files.items():
-        texts, labels = read_table(f, fmt, text_column, label_column, labels_optional=split == "test")
+        texts, labels = read_table(f, fmt, text_column, label_column, split == "test", encoding)
         if labels is None:
             log.warn(
                 f"{f}: no {label_column!r} column (an unlabelled test set); left out, the test split is carved "

@@ -28,7 +28,8 @@ from datamodules.base import (
     seeded_split,
     split_indices,
 )
-from datamodules.readers import IMAGE_SUFFIXES, find_file, read_idx
+from datamodules.checks import at_least, fractions
+from datamodules.readers import IMAGE_SUFFIXES, find_file, open_image, read_idx
 from labcore import log
 from labcore.errors import DataSourceError
 
@@ -49,8 +50,7 @@ def read_folder(folder: Path, size: int, mode: str) -> Tensor:
         )
     arrays = []
     for f in files:
-        with Image.open(f) as im:
-            arrays.append(np.asarray(im.convert(mode).resize((size, size), Image.BICUBIC)))
+        arrays.append(np.asarray(open_image(f, mode, f).resize((size, size), Image.BICUBIC)))
     arr = np.stack(arrays)
     arr = arr[..., None] if arr.ndim == 3 else arr
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
@@ -129,6 +129,8 @@ class UnpairedImageDataModule(LabDataModule):
             raise DataSourceError(
                 f"unpaired: unknown known_mapping {known_mapping!r}; use one of {sorted(MAPPINGS)} or null"
             )
+        at_least(self.name, 1, image_size=image_size, max_train_samples=max_train_samples)
+        fractions(self.name, val_fraction=val_fraction)
         super().__init__(
             source=source,
             path=path,

@@ -67,6 +67,11 @@ class Classifier(LabTask):
         self.target_key = target_key
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
         self.binary = binary
+        if num_classes < 2:  # cross-entropy over one class is always 0: nothing would be learnt
+            raise LabError(
+                f"the data has only one class ({self.class_names}); a classifier needs two or more: pass data with "
+                "at least two classes (--data.init_args.path, or --data.init_args.classes with two names or more)"
+            )
         if binary and num_classes != 2:
             raise LabError(f"binary (one-logit) mode needs 2 classes, the data has {num_classes}; set binary: false")
         self.loss_fn = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss(label_smoothing=label_smoothing)

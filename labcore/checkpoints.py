@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,18 @@ def read_checkpoint(path: str | Path, option: str = "--ckpt_path") -> dict[str, 
     p = Path(path).expanduser()
     if not p.is_file():
         raise LabError(f"no checkpoint at {p}; pass an existing {option}")
+    if p.stat().st_size == 0:
+        raise LabError(f"{p} is an empty file, not a checkpoint; pass a Lightning .ckpt to {option}")
     try:
         return torch.load(p, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - truncated, not a torch file, or objects weights_only refuses
-        raise LabError(
-            f"{p} is not a readable checkpoint ({type(err).__name__}); pass a Lightning .ckpt to {option}"
-        ) from None
+        # torch's own message advises weights_only=False (running the file's code): never passed on
+        why = (
+            "it holds Python objects other than tensors and plain values, which are not loaded"
+            if isinstance(err, pickle.UnpicklingError)
+            else f"truncated, or not a torch file ({type(err).__name__})"
+        )
+        raise LabError(f"{p} is not a readable checkpoint: {why}; pass a Lightning .ckpt to {option}") from None
 
 
 def prefixed_weights(state: dict[str, torch.Tensor], prefix: str = "net.") -> dict[str, torch.Tensor]:
