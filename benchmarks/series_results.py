@@ -86,9 +86,22 @@ def baselines(dm: TimeSeriesDataModule) -> dict[str, dict[str, float]]:
 
 
 def run_lab(name: str, data: Path, out: Path, extra: list[str]) -> dict:
-    cmd = [sys.executable, "cli.py", "fit", "--config", f"configs/labs/series/{name}.yaml",
-           "--data.init_args.path", str(data), "--test_after_fit", "true", "--runs_dir", str(out),
-           "--trainer.enable_progress_bar", "false", *extra]
+    cmd = [
+        sys.executable,
+        "cli.py",
+        "fit",
+        "--config",
+        f"configs/labs/series/{name}.yaml",
+        "--data.init_args.path",
+        str(data),
+        "--test_after_fit",
+        "true",
+        "--runs_dir",
+        str(out),
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    ]
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -132,17 +145,21 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = res
         unit = "C" if folder == "daily_min_temperatures" else "ug/m3"
         test = res.get("summary", {}).get("test", {})
-        model = (f"{test['test/rmse']:.3f} / {test['test/mae']:.3f}" if test else "FAILED")
+        model = f"{test['test/rmse']:.3f} / {test['test/mae']:.3f}" if test else "FAILED"
         base = "; ".join(f"{k} {v['rmse']:.3f} / {v['mae']:.3f}" for k, v in res["baselines"].items())
         epochs = res.get("summary", {}).get("epochs", "-")
         rows.append(f"| {name} | {model} {unit} | {base} | {reported} | {epochs} | {res['wall_s']} |")
         print(rows[-1], flush=True)
-    header = ("| lab | test RMSE / MAE (real units) | baselines on the same test windows: RMSE / MAE | report | "
-              "epochs | wall (s) |\n|---|---|---|---|---|---|")
+    header = (
+        "| lab | test RMSE / MAE (real units) | baselines on the same test windows: RMSE / MAE | report | "
+        "epochs | wall (s) |\n|---|---|---|---|---|---|"
+    )
     table = header + "\n" + "\n".join(rows)
     total = time.perf_counter() - started
-    text = (f"{table}\n\nCommand: python benchmarks/series_results.py {shlex.join(argv or sys.argv[1:])}"
-            f" (total wall time {total:.0f} s)\n")
+    text = (
+        f"{table}\n\nCommand: python benchmarks/series_results.py {shlex.join(argv or sys.argv[1:])}"
+        f" (total wall time {total:.0f} s)\n"
+    )
     print("\n" + text)
     (out / "series_results.md").write_text(text)
     (out / "series_results.json").write_text(json.dumps(results, indent=2))

@@ -66,7 +66,9 @@ class ForecastFigures(Callback):
         ax.plot(x[keep], actual[keep], color="black", lw=1.2, label="actual")
         ax.plot(x[keep], pred[keep], color="tab:red", lw=1.0, label=f"model ({scores(pred)})")
         if naive is not None:
-            ax.plot(x[keep], naive[keep], color="tab:gray", lw=0.8, ls="--", label=f"naive last value ({scores(naive)})")
+            ax.plot(
+                x[keep], naive[keep], color="tab:gray", lw=0.8, ls="--", label=f"naive last value ({scores(naive)})"
+            )
         ax.set_title(f"{split}: {name} forecast vs actual (scores over all {len(pred)} {split} windows)")
         ax.set_ylabel(name)
         ax.legend(fontsize=8)

@@ -63,7 +63,9 @@ class PredictionWriter(BasePredictionWriter):
             torch.save(concatenate(predictions), path)
             rank_zero_info(f"[dl-labs] wrote predictions: {path}")
         else:
-            raise LabError(f"{type(pl_module).__name__}.prediction_kind={kind!r}; use 'classes', 'images', 'values' or 'tensors'")
+            raise LabError(
+                f"{type(pl_module).__name__}.prediction_kind={kind!r}; use 'classes', 'images', 'values' or 'tensors'"
+            )
 
 
 def concatenate(predictions: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:

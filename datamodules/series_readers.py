@@ -27,7 +27,9 @@ def read_series_csv(
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise DataSourceError(f"{name}: cannot read {path} as CSV ({err}); pass a CSV file as --data.init_args.path")
+        raise DataSourceError(
+            f"{name}: cannot read {path} as CSV ({err}); pass a CSV file as --data.init_args.path"
+        ) from None
     wanted = [date_column, *columns, *(filter or {})]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
@@ -38,7 +40,9 @@ def read_series_csv(
     for column, value in (filter or {}).items():
         frame = frame[frame[column] == str(value)]
     if frame.empty:
-        raise LabError(f"{name}: no rows of {path.name} match filter {filter}; pass --data.init_args.filter with a value present")
+        raise LabError(
+            f"{name}: no rows of {path.name} match filter {filter}; pass --data.init_args.filter with a value present"
+        )
     dates = pd.to_datetime(frame[date_column], errors="coerce")
     if dates.isna().any():
         log.warn(f"{name}: dropped {int(dates.isna().sum())} of {len(frame)} rows with an unreadable {date_column}")

@@ -83,7 +83,9 @@ class TimeSeriesDataModule(LabDataModule):
         if lookback < 1 or horizon < 1:
             raise LabError(f"lookback={lookback}, horizon={horizon}: both must be >= 1")
         if missing not in MISSING:
-            raise LabError(f"unknown missing-value policy {missing!r}; pass --data.init_args.missing {' | '.join(MISSING)}")
+            raise LabError(
+                f"unknown missing-value policy {missing!r}; pass --data.init_args.missing {' | '.join(MISSING)}"
+            )
         targets = list(target_columns or value_columns)
         super().__init__(
             source=source,
@@ -118,9 +120,7 @@ class TimeSeriesDataModule(LabDataModule):
     # --- data ------------------------------------------------------------------------------
     def read(self) -> pd.DataFrame:
         """The whole series (real units, missing values as NaN), date-indexed."""
-        return read_series_csv(
-            self._csv(), self.date_column, self.columns, self.filter, self.frequency, name=self.name
-        )
+        return read_series_csv(self._csv(), self.date_column, self.columns, self.filter, self.frequency, name=self.name)
 
     def split_indices_for(self, n: int) -> dict[str, Any]:
         """Row indices of the contiguous train / val / test blocks of ``n`` rows, in time order."""

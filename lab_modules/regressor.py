@@ -177,4 +177,6 @@ class Regressor(LabTask):
         interval = self.hparams.scheduler_interval
         steps = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
         params = [p for p in self.parameters() if p.requires_grad]
-        return build_optimizers(params, self.optimizer, self.lr_scheduler, interval, self.hparams.scheduler_monitor, steps)
+        return build_optimizers(
+            params, self.optimizer, self.lr_scheduler, interval, self.hparams.scheduler_monitor, steps
+        )

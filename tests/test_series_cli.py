@@ -18,18 +18,37 @@ QUIET = ["--trainer.logger", "false", "--trainer.callbacks", "[]"]
 
 
 def _fit(config: str, tmp_path, lab: str, *extra: str):
-    return cli("fit", "--config", str(SERIES / config), *TINY, *extra, "--test_after_fit", "true",
-               runs_dir=tmp_path, lab=lab)
+    return cli(
+        "fit", "--config", str(SERIES / config), *TINY, *extra, "--test_after_fit", "true", runs_dir=tmp_path, lab=lab
+    )
 
 
 def test_reported_metrics_are_in_real_units(tmp_path):
     """R2-L14 / R2-L18 printed the MSE of scaled values: test/rmse is the RMSE of the degrees in predictions.csv."""
     run = _fit("temperature_rnn.yaml", tmp_path, "fit")
     last = str(run / "checkpoints" / "last.ckpt")
-    tested = summary(cli("test", "--config", str(SERIES / "temperature_rnn.yaml"), *TINY, "--ckpt_path", last,
-                         runs_dir=tmp_path, lab="test"))["test"]
-    pred_run = cli("predict", "--config", str(SERIES / "temperature_rnn.yaml"), *TINY, "--ckpt_path", last,
-                   runs_dir=tmp_path, lab="pred")
+    tested = summary(
+        cli(
+            "test",
+            "--config",
+            str(SERIES / "temperature_rnn.yaml"),
+            *TINY,
+            "--ckpt_path",
+            last,
+            runs_dir=tmp_path,
+            lab="test",
+        )
+    )["test"]
+    pred_run = cli(
+        "predict",
+        "--config",
+        str(SERIES / "temperature_rnn.yaml"),
+        *TINY,
+        "--ckpt_path",
+        last,
+        runs_dir=tmp_path,
+        lab="pred",
+    )
     with open(pred_run / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 512  # one eval batch: the same windows the test run scored
@@ -67,8 +86,16 @@ def test_mlp_baseline_is_trained_and_compared(tmp_path):
 
 
 def test_a_short_seeded_run_beats_the_naive_forecast(tmp_path):
-    run = _fit("temperature_rnn.yaml", tmp_path, "learn", *QUIET, "--trainer.limit_train_batches", "1.0",
-               "--trainer.limit_test_batches", "1.0")  # one epoch: 80 steps
+    run = _fit(
+        "temperature_rnn.yaml",
+        tmp_path,
+        "learn",
+        *QUIET,
+        "--trainer.limit_train_batches",
+        "1.0",
+        "--trainer.limit_test_batches",
+        "1.0",
+    )  # one epoch: 80 steps
     test = summary(run)["test"]
     assert test["test/rmse"] < 0.95 * test["test/baseline_rmse"], test
     assert test["test/r2"] > 0.5
@@ -79,9 +106,32 @@ def test_two_process_ddp_metrics_equal_one_process(tmp_path):
     (ddp_spawn also pickles the module, datamodule and callbacks: they must stay picklable.)"""
     last = str(_fit("temperature_rnn.yaml", tmp_path, "fit", *QUIET) / "checkpoints" / "last.ckpt")
     full = ["--trainer.limit_test_batches", "1.0", "--data.init_args.eval_batch_size", "269"]  # 538 windows: no padding
-    two = summary(cli("test", "--config", str(SERIES / "temperature_rnn.yaml"), *TINY, *DDP_CPU_2, *full,
-                      "--ckpt_path", last, runs_dir=tmp_path, lab="ddp_test"))["test"]
-    one = summary(cli("test", "--config", str(SERIES / "temperature_rnn.yaml"), *TINY, *full, "--ckpt_path", last,
-                      runs_dir=tmp_path, lab="one_test"))["test"]
+    two = summary(
+        cli(
+            "test",
+            "--config",
+            str(SERIES / "temperature_rnn.yaml"),
+            *TINY,
+            *DDP_CPU_2,
+            *full,
+            "--ckpt_path",
+            last,
+            runs_dir=tmp_path,
+            lab="ddp_test",
+        )
+    )["test"]
+    one = summary(
+        cli(
+            "test",
+            "--config",
+            str(SERIES / "temperature_rnn.yaml"),
+            *TINY,
+            *full,
+            "--ckpt_path",
+            last,
+            runs_dir=tmp_path,
+            lab="one_test",
+        )
+    )["test"]
     for key in ("test/rmse", "test/mae", "test/r2", "test/loss", "test/baseline_rmse"):
         assert two[key] == pytest.approx(one[key], rel=1e-4), key

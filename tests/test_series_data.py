@@ -54,8 +54,9 @@ def test_splits_are_chronological_blocks_and_windows_stay_inside_one():
 
 def test_val_is_its_own_block_not_the_test_set():
     """R2-L5 / R2-L18 validated on the test set: our val loader serves the val block, earlier than test."""
-    dm = TimeSeriesDataModule(source="embedded", dataset="india_air_quality", value_columns=["PM2.5"],
-                              filter={"City": "Delhi"}, lookback=90)
+    dm = TimeSeriesDataModule(
+        source="embedded", dataset="india_air_quality", value_columns=["PM2.5"], filter={"City": "Delhi"}, lookback=90
+    )
     dm.setup("fit")
     val, test = dm.val_dataloader().dataset, dm.test_dataloader().dataset
     assert val is dm.datasets["val"] and test is dm.datasets["test"] and val is not test
@@ -96,8 +97,12 @@ def test_regressor_turns_the_datas_scaled_targets_back_into_real_units(tmp_path)
     dm = _dm(_csv(tmp_path, values), lookback=4, horizon=2, feature_range=(0.0, 1.0))
     info = dm.model_info()
     assert info["target_names"] == ["Temp+1", "Temp+2"] and info["out_features"] == 2
-    model = Regressor(RNNForecaster(input_size=1, out_features=2), target_shift=info["target_shift"],
-                      target_scale=info["target_scale"], target_names=info["target_names"])
+    model = Regressor(
+        RNNForecaster(input_size=1, out_features=2),
+        target_shift=info["target_shift"],
+        target_scale=info["target_scale"],
+        target_names=info["target_names"],
+    )
     batch = dm.datasets["test"].__getitems__([0, 1, 2])
     real = model.to_real(batch["y"])
     rows = dm.frames["test"]["Temp"].to_numpy()
@@ -126,10 +131,12 @@ def test_missing_values_fill_forward_within_a_split_and_missing_targets_drop_win
 def test_rows_are_filtered_and_missing_dates_inserted(tmp_path):
     dates = [d.strftime("%Y-%m-%d") for d in pd.date_range("2001-01-01", periods=60, freq="D")]
     kept = [d for i, d in enumerate(dates) if i != 30]  # one day absent
-    frame = pd.concat([
-        pd.DataFrame({"City": "A", "Date": kept, "v": np.arange(59.0)}),
-        pd.DataFrame({"City": "B", "Date": dates, "v": -np.arange(60.0)}),
-    ])
+    frame = pd.concat(
+        [
+            pd.DataFrame({"City": "A", "Date": kept, "v": np.arange(59.0)}),
+            pd.DataFrame({"City": "B", "Date": dates, "v": -np.arange(60.0)}),
+        ]
+    )
     path = tmp_path / "cities.csv"
     frame.to_csv(path, index=False)
     dm = TimeSeriesDataModule(source="path", path=str(path), value_columns=["v"], filter={"City": "A"}, lookback=3)
@@ -142,8 +149,9 @@ def test_bad_input_is_one_line(tmp_path):
     with pytest.raises(LabError, match="value_columns"):
         TimeSeriesDataModule(source="path", path=path, value_columns=["Tmp"]).setup("fit")
     with pytest.raises(LabError, match="no rows"):
-        TimeSeriesDataModule(source="path", path=_csv(tmp_path, np.arange(50.0), "c.csv", extra={"City": "X"}),
-                             filter={"City": "Y"}).setup("fit")
+        TimeSeriesDataModule(
+            source="path", path=_csv(tmp_path, np.arange(50.0), "c.csv", extra={"City": "X"}), filter={"City": "Y"}
+        ).setup("fit")
     with pytest.raises(LabError, match="shorter lookback"):
         TimeSeriesDataModule(source="path", path=path, lookback=30).setup("fit")
     with pytest.raises(LabError, match="missing"):
