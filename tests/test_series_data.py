@@ -156,3 +156,24 @@ def test_bad_input_is_one_line(tmp_path):
         TimeSeriesDataModule(source="path", path=path, lookback=30).setup("fit")
     with pytest.raises(LabError, match="missing"):
         TimeSeriesDataModule(missing="interpolate")
+
+
+def test_the_checkpoint_state_is_used_instead_of_refitting(tmp_path):
+    """predict / test from a checkpoint scale with the statistics trained with, even on other data."""
+    first = _dm(_csv(tmp_path, np.arange(200.0), "a.csv"), lookback=5)
+    ckpt = tmp_path / "x.ckpt"
+    torch.save({"TimeSeriesDataModule": first.state_dict()}, ckpt)
+    other = _csv(tmp_path, np.arange(200.0) * 3 + 7, "b.csv")
+    restored = TimeSeriesDataModule(source="path", path=other, lookback=5, from_checkpoint=str(ckpt))
+    assert restored.model_info()["target_shift"] == first.model_info()["target_shift"]
+    restored.setup("test")
+    assert restored.data_state == first.data_state
+    assert _dm(other, lookback=5).data_state != first.data_state  # refitting would have moved it
+    with pytest.raises(LabError, match="columns"):
+        TimeSeriesDataModule(
+            source="path",
+            path=_csv(tmp_path, np.arange(200.0), "c.csv", extra={"B": 1.0}),
+            value_columns=["Temp", "B"],
+            lookback=5,
+            from_checkpoint=str(ckpt),
+        ).setup("test")
