@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def baselines(dm: TimeSeriesDataModule) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_lab(name: str, data: Path, out: Path, extra: list[str]) -> dict:
+def run_lab(name: str, data: Path, out: Path, extra: list[str], threads: int) -> dict:
     cmd = [
         sys.executable,
         "cli.py",
@@ -103,7 +104,9 @@ def run_lab(name: str, data: Path, out: Path, extra: list[str]) -> dict:
         *extra,
     ]
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    # Small recurrent nets: one intra-op thread is fastest, and on a shared CPU several spin-wait (100x slower).
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     runs = sorted((out / name).glob("version_*"), key=lambda p: p.stat().st_mtime)
     if proc.returncode != 0 or not runs:
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-epochs", type=int, default=None, help="cap every run's epochs (default: the config's)")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget per run (Lightning max_time)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per run (OMP_NUM_THREADS)")
     args = p.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         key = (folder, dm.lookback, tuple(dm.value_columns), tuple(sorted((dm.filter or {}).items())))
         if key not in base_cache:
             base_cache[key] = baselines(dm)
-        res = run_lab(name, data, out, extra)
+        res = run_lab(name, data, out, extra, args.threads)
         res["baselines"] = base_cache[key]
         results[name] = res
         unit = "C" if folder == "daily_min_temperatures" else "ug/m3"

@@ -26,6 +26,7 @@ def _fit(config: str, tmp_path, lab: str, *extra: str):
 def test_reported_metrics_are_in_real_units(tmp_path):
     """R2-L14 / R2-L18 printed the MSE of scaled values: test/rmse is the RMSE of the degrees in predictions.csv."""
     run = _fit("temperature_rnn.yaml", tmp_path, "fit")
+    assert (run / "figures" / "test_forecast.png").exists() and (run / "figures" / "test_residuals.png").exists()
     last = str(run / "checkpoints" / "last.ckpt")
     tested = summary(
         cli(
