@@ -82,7 +82,7 @@ class ForecastFigures(Callback):
         left.set_title(f"{split}: residual actual - forecast ({name}), mean {residual.mean():.3f}")
         right.hist(residual, bins=40, color="tab:blue", orientation="horizontal")
         right.set_title("distribution")
-        fig.autofmt_xdate()
+        left.tick_params(axis="x", labelrotation=30)
         log_figure(trainer, fig, f"{split}/residuals")
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: Regressor) -> None:
