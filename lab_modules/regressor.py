@@ -88,8 +88,7 @@ class Regressor(LabTask):
                 prefix=prefix,
             )
 
-        self.train_loss = MeanMetric(nan_strategy="disable")  # a NaN loss must show, not be dropped
-        self.val_loss, self.test_loss = MeanMetric(nan_strategy="disable"), MeanMetric(nan_strategy="disable")
+        self.train_loss, self.val_loss, self.test_loss = _mean_loss(), _mean_loss(), _mean_loss()
         self.val_metrics, self.test_metrics = metrics("val/"), metrics("test/")
         base = MetricCollection({"rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError()})
         self.val_baseline = base.clone(prefix="val/baseline_")
@@ -180,3 +179,10 @@ class Regressor(LabTask):
         return build_optimizers(
             params, self.optimizer, self.lr_scheduler, interval, self.hparams.scheduler_monitor, steps
         )
+
+
+def _mean_loss() -> MeanMetric:
+    """The epoch mean of batch losses weighted by batch size. A NaN loss must show, not be dropped: NaN is
+    "replaced" by NaN. (``nan_strategy="disable"`` would also keep it, but torchmetrics 1.9 then ignores the
+    weights, and a short last batch would count as much as a full one.)"""
+    return MeanMetric(nan_strategy=float("nan"))

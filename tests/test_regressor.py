@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import lightning as L
 import pytest
@@ -56,7 +57,7 @@ def test_metrics_are_in_real_units_not_scaled(tmp_path):
     """R2-L14 / R2-L18 reported the MSE of min-max scaled values: ours are in the data's units."""
     y = torch.tensor([[0.0], [1.0], [-1.0], [2.0]])  # scaled targets
     naive = torch.tensor([[0.5], [0.5], [0.5], [0.5]])
-    loader = DataLoader(Dicts(torch.zeros(4, 3), y, naive), batch_size=2)
+    loader = DataLoader(Dicts(torch.zeros(4, 3), y, naive), batch_size=3)  # uneven: the loss mean is weighted
     model = Regressor(Fixed(1.0), target_shift=[20.0], target_scale=[10.0], target_names=["temp"])
     result = _trainer(tmp_path).test(model, loader, verbose=False)[0]
     err = torch.tensor([1.0, 0.0, 2.0, -1.0])  # prediction - target, scaled
@@ -68,6 +69,14 @@ def test_metrics_are_in_real_units_not_scaled(tmp_path):
     r2 = 1 - ((err * 10) ** 2).sum() / ((real_y - real_y.mean()) ** 2).sum()
     assert result["test/r2"] == pytest.approx(float(r2))
     assert result["test/baseline_rmse"] == pytest.approx(float(((naive - y) ** 2).mean().sqrt()) * 10)
+
+
+def test_a_nan_loss_shows_in_the_epoch_mean(tmp_path):
+    y = torch.tensor([[0.0], [float("nan")], [1.0]])
+    result = _trainer(tmp_path).test(
+        Regressor(Fixed(1.0)), DataLoader(Dicts(torch.zeros(3, 1), y), batch_size=1), verbose=False
+    )[0]
+    assert math.isnan(result["test/loss"])
 
 
 def test_per_column_shift_and_scale_and_round_trip():
