@@ -9,6 +9,7 @@ _EXPORTS = {
     "ConfusionMatrixFigure": "callbacks.confusion_matrix",
     "ConvFilters": "callbacks.conv_filters",
     "FeatureMaps": "callbacks.feature_maps",
+    "ForecastFigures": "callbacks.forecast_figures",
     "ImageGrids": "callbacks.image_grids",
     "LabelHistogram": "callbacks.label_histogram",
     "LatentScatter": "callbacks.latent_figures",

@@ -13,6 +13,7 @@ _EXPORTS = {
     "NoisyMNISTDataModule": "datamodules.noisy_mnist",
     "SegmentationFolderDataModule": "datamodules.segmentation",
     "TextClassificationDataModule": "datamodules.text_classification",
+    "TimeSeriesDataModule": "datamodules.timeseries",
     "UnpairedImageDataModule": "datamodules.unpaired",
 }
 

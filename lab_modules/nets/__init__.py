@@ -24,6 +24,7 @@ _EXPORTS = {
     "PatchDiscriminator": "lab_modules.nets.cyclegan",
     "PrefixTuningClassifier": "lab_modules.nets.prefix_tuning",
     "RNNTextClassifier": "lab_modules.nets.rnn_text",
+    "RNNForecaster": "lab_modules.nets.forecasters",
     "ResNet18": "lab_modules.nets.resnet",
     "ResnetGenerator": "lab_modules.nets.cyclegan",
     "SimpleCNN": "lab_modules.nets.cnn",
@@ -32,6 +33,7 @@ _EXPORTS = {
     "TransformerTextClassifier": "lab_modules.nets.transformer_text",
     "UNet": "lab_modules.nets.unet",
     "VGG16": "lab_modules.nets.vgg",
+    "WindowMLP": "lab_modules.nets.forecasters",
     "count_parameters": "lab_modules.nets.params",
 }
 
