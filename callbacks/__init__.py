@@ -6,6 +6,7 @@ from labcore.lazy import lazy_index
 # member never loads the others' dependencies.
 _EXPORTS = {
     "AttentionHeatmap": "callbacks.attention_heatmap",
+    "BinaryCurves": "callbacks.binary_curves",
     "ConfusionMatrixFigure": "callbacks.confusion_matrix",
     "ConvFilters": "callbacks.conv_filters",
     "FeatureMaps": "callbacks.feature_maps",
