@@ -29,6 +29,8 @@ class PredictionWriter(BasePredictionWriter):
     - ``images``: ``predictions.pt``, every key concatenated over batches with 4-d float images
       (in [0, 1]) stored as uint8 0..255, and ``predictions.png``, a grid of the first ``grid_n``
       images under ``prediction_grid_key``;
+    - ``values``: ``predictions.csv``: row index, then ``pred_<name>`` (and ``target_<name>``,
+      ``baseline_<name>`` where given) per output column named by ``target_names``;
     - ``tensors``: ``predictions.pt``, every key concatenated over batches as is.
 
     One file set per rank under DDP (``predictions_rank<R>.*``).
@@ -54,12 +56,14 @@ class PredictionWriter(BasePredictionWriter):
         elif kind == "images":
             paths = write_image_predictions(predictions, run_dir, suffix, pl_module.prediction_grid_key, self.grid_n)
             rank_zero_info(f"[dl-labs] wrote predictions: {', '.join(str(p) for p in paths)}")
+        elif kind == "values":
+            write_value_predictions(predictions, run_dir / f"predictions{suffix}.csv", list(pl_module.target_names))
         elif kind == "tensors":
             path = run_dir / f"predictions{suffix}.pt"
             torch.save(concatenate(predictions), path)
             rank_zero_info(f"[dl-labs] wrote predictions: {path}")
         else:
-            raise LabError(f"{type(pl_module).__name__}.prediction_kind={kind!r}; use 'classes', 'images' or 'tensors'")
+            raise LabError(f"{type(pl_module).__name__}.prediction_kind={kind!r}; use 'classes', 'images', 'values' or 'tensors'")
 
 
 def concatenate(predictions: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -84,6 +88,21 @@ def write_class_predictions(predictions: Sequence[dict[str, Tensor]], path: Path
     n = len(rows["pred"])
     acc = f", accuracy {correct / n:.4f}" if "label" in rows and n else ""
     rank_zero_info(f"[dl-labs] wrote {n} predictions to {path}{acc}")
+    return path
+
+
+def write_value_predictions(predictions: Sequence[dict[str, Tensor]], path: Path, names: list[str]) -> Path:
+    """``pred`` (N x out) and optional ``target`` / ``baseline`` (N x out) -> one CSV row per example."""
+    rows = {k: v.reshape(v.shape[0], -1) for k, v in concatenate(predictions).items()}
+    keys = [k for k in ("pred", "target", "baseline") if k in rows]
+    out = rows["pred"].shape[1]
+    names = names if len(names) == out else [f"y{i}" for i in range(out)]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index"] + [f"{k}_{name}" for k in keys for name in names])
+        for i in range(rows["pred"].shape[0]):
+            w.writerow([i] + [f"{v:.6g}" for k in keys for v in rows[k][i].tolist()])
+    rank_zero_info(f"[dl-labs] wrote {rows['pred'].shape[0]} predictions to {path}")
     return path
 
 

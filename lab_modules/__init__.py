@@ -10,6 +10,7 @@ _EXPORTS = {
     "DenoisingAutoencoder": "lab_modules.autoencoder",
     "GAN": "lab_modules.gan",
     "LabTask": "lab_modules.task",
+    "Regressor": "lab_modules.regressor",
     "Segmenter": "lab_modules.segmenter",
     "VAE": "lab_modules.vae",
 }

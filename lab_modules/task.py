@@ -15,7 +15,7 @@ from torchmetrics import Metric
 
 from labcore.errors import LabError
 
-PredictionKind = Literal["classes", "images", "tensors"]
+PredictionKind = Literal["classes", "images", "values", "tensors"]
 AUTO = "auto"  # a monitor / mode that follows the task module's declaration
 
 
@@ -44,6 +44,8 @@ class LabTask(L.LightningModule):
       ``label`` -> ``predictions.csv`` with names from ``class_names``;
     - ``images``: image tensors N x C x H x W in [0, 1] (and any other tensors) ->
       ``predictions.pt`` (images as uint8) and ``predictions.png``, a grid of ``prediction_grid_key``;
+    - ``values``: ``pred`` (N x out, real units) and, where present, ``target`` and ``baseline`` (same
+      shape) -> ``predictions.csv``, one row per example, columns named from ``target_names``;
     - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict).
 
     **Figures.** ``figure_batches(batch, stage)`` -> ``{name: images | {row: images} | Figure}``
@@ -58,6 +60,7 @@ class LabTask(L.LightningModule):
     prediction_kind: ClassVar[PredictionKind] = "tensors"
     prediction_grid_key: ClassVar[str | None] = None
     class_names: list[str] = []
+    target_names: list[str] = []
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         """What ``ImageGrids`` draws for this fixed ``batch`` (eval mode, no grad). Default: nothing."""
