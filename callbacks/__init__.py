@@ -19,6 +19,7 @@ _EXPORTS = {
     "ParameterCounts": "callbacks.parameter_counts",
     "PeriodicCheckpoint": "callbacks.periodic_checkpoint",
     "PhasedFinetuning": "callbacks.finetuning",
+    "PredictedVsActual": "callbacks.regression_figures",
     "PredictionWriter": "callbacks.prediction_writer",
     "SampleGrid": "callbacks.sample_grid",
     "TaskEarlyStopping": "callbacks.early_stopping",

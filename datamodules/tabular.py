@@ -20,8 +20,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
-from datamodules.imbalance import IMBALANCE, Imbalance, balanced_class_weights, resample, sample_weights
-from datamodules.imbalance import subsample_minority
+from datamodules.imbalance import (
+    IMBALANCE,
+    Imbalance,
+    balanced_class_weights,
+    resample,
+    sample_weights,
+    subsample_minority,
+)
 from datamodules.tabular_features import Encoding, Impute, Scale, fit_features, numeric_column, transform
 from datamodules.tensor_dataset import dict_collate
 from labcore import log
@@ -125,7 +131,9 @@ class TabularDataModule(LabDataModule):
             raise LabError(f"imbalance={imbalance} needs task: classification; pass --data.init_args.imbalance none")
         if val_fraction <= 0:
             # R2-L5 validated on the test set: model selection needs rows of its own
-            raise LabError(f"val_fraction={val_fraction}; pass a share > 0 (e.g. 0.15): the test set is never validation")
+            raise LabError(
+                f"val_fraction={val_fraction}; pass a share > 0 (e.g. 0.15): the test set is never the validation set"
+            )
         if not target:
             raise LabError("no target column; pass --data.init_args.target COLUMN")
         self.name = dataset or "table"
@@ -185,7 +193,9 @@ class TabularDataModule(LabDataModule):
                     return pd.read_csv(f)
             return pd.read_csv(path, encoding="utf-8")
         except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise DataSourceError(f"{path} is not a readable CSV ({type(err).__name__}); pass a CSV with a header row")
+            raise DataSourceError(
+                f"{path} is not a readable CSV ({type(err).__name__}); pass a CSV with a header row"
+            ) from None
 
     # --- columns and rows -------------------------------------------------------------------
     def _columns(self, frame: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -90,7 +90,9 @@ class Classifier(LabTask):
                 f"class_metrics / threshold need 2 classes, the data has {num_classes}; remove them from the model"
             )
         if class_weights is not None and len(class_weights) != num_classes:
-            raise LabError(f"class_weights has {len(class_weights)} values for {num_classes} classes; pass one per class")
+            raise LabError(
+                f"class_weights has {len(class_weights)} values for {num_classes} classes; pass one per class"
+            )
         if l1 < 0:
             raise LabError(f"l1={l1}; pass a penalty weight >= 0")
         self.l1 = l1
@@ -207,7 +209,8 @@ class Classifier(LabTask):
         loss = self._step(batch, "train")[0]
         if self.l1 > 0:
             penalty = self.l1 * sum(p.abs().sum() for p in self.net.parameters() if p.requires_grad and p.dim() > 1)
-            self.log("train/l1_penalty", penalty, on_step=False, on_epoch=True, batch_size=batch[self.target_key].shape[0])
+            n = batch[self.target_key].shape[0]
+            self.log("train/l1_penalty", penalty, on_step=False, on_epoch=True, batch_size=n)
             loss = loss + penalty
         return loss
 
