@@ -103,4 +103,4 @@ def test_the_imbalanced_lab_compares_every_strategy():
 
 def test_imbalance_needs_classification():
     with pytest.raises(LabError, match="imbalance"):
-        TabularDataModule(dataset="california_housing", target="median_house_value", task="regression", imbalance="smote")
+        TabularDataModule(dataset="california_housing", target="v", task="regression", imbalance="smote")
