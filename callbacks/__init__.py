@@ -6,6 +6,7 @@ from labcore.lazy import lazy_index
 # member never loads the others' dependencies.
 _EXPORTS = {
     "AttentionHeatmap": "callbacks.attention_heatmap",
+    "BinaryCurves": "callbacks.binary_curves",
     "ConfusionMatrixFigure": "callbacks.confusion_matrix",
     "ConvFilters": "callbacks.conv_filters",
     "FeatureMaps": "callbacks.feature_maps",
@@ -19,6 +20,7 @@ _EXPORTS = {
     "ParameterCounts": "callbacks.parameter_counts",
     "PeriodicCheckpoint": "callbacks.periodic_checkpoint",
     "PhasedFinetuning": "callbacks.finetuning",
+    "PredictedVsActual": "callbacks.regression_figures",
     "PredictionWriter": "callbacks.prediction_writer",
     "SampleGrid": "callbacks.sample_grid",
     "TaskEarlyStopping": "callbacks.early_stopping",

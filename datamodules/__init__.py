@@ -12,6 +12,7 @@ _EXPORTS = {
     "MNISTDataModule": "datamodules.mnist",
     "NoisyMNISTDataModule": "datamodules.noisy_mnist",
     "SegmentationFolderDataModule": "datamodules.segmentation",
+    "TabularDataModule": "datamodules.tabular",
     "TextClassificationDataModule": "datamodules.text_classification",
     "TimeSeriesDataModule": "datamodules.timeseries",
     "UnpairedImageDataModule": "datamodules.unpaired",

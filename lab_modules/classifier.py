@@ -8,9 +8,10 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import CatMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from lab_modules.binary_metrics import choose_threshold, parse_threshold, threshold_metrics
 from lab_modules.optim import build_optimizers
 from lab_modules.task import LabTask
 from labcore.checkpoints import load_net_weights
@@ -39,6 +40,15 @@ class Classifier(LabTask):
         weights_from: a Lightning checkpoint whose model weights initialise this one (fine-tuning
             a trained lab on new data; loaded with ``weights_only=True``). Unlike ``--ckpt_path``
             it starts a fresh run (new optimizer, epoch 0).
+        class_weights: per-class weights of the cross-entropy (filled from the data's ``class_weights``
+            under ``imbalance: class_weights``; binary mode: ``pos_weight = w1 / w0``).
+        l1: lambda of an L1 penalty ``l1 * sum|w|`` over the net's weight matrices / kernels (not biases),
+            added to the training loss (``train/loss`` stays the data loss; the penalty is ``train/l1_penalty``).
+        class_metrics: two classes: also log per-class precision / recall / F1, PR-AUC and ROC-AUC
+            (``val/precision_<class>``, ``val/pr_auc``, ...; class 1 is the positive class).
+        threshold: two classes: predict class 1 when its probability >= a threshold chosen on VALIDATION
+            (``best_f1``, ``recall:0.85``) or fixed (``0.5``); it is kept in the checkpoint and applied unchanged
+            to test and predict. None: argmax. Implies ``class_metrics``.
     """
 
     monitor = "val/acc"
@@ -58,6 +68,10 @@ class Classifier(LabTask):
         target_key: str = "label",
         binary: bool = False,
         weights_from: str | None = None,
+        class_weights: list[float] | None = None,
+        l1: float = 0.0,
+        class_metrics: bool = False,
+        threshold: str | float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "weights_from"])  # weights_from: used once, here
@@ -74,7 +88,32 @@ class Classifier(LabTask):
             )
         if binary and num_classes != 2:
             raise LabError(f"binary (one-logit) mode needs 2 classes, the data has {num_classes}; set binary: false")
-        self.loss_fn = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.threshold_rule = parse_threshold(threshold)
+        self.class_metrics = class_metrics or self.threshold_rule is not None
+        if self.class_metrics and num_classes != 2:
+            raise LabError(
+                f"class_metrics / threshold need 2 classes, the data has {num_classes}; remove them from the model"
+            )
+        if class_weights is not None and len(class_weights) != num_classes:
+            raise LabError(
+                f"class_weights has {len(class_weights)} values for {num_classes} classes; pass one per class"
+            )
+        if l1 < 0:
+            raise LabError(f"l1={l1}; pass a penalty weight >= 0")
+        self.l1 = l1
+        weight = torch.tensor(class_weights, dtype=torch.float) if class_weights is not None else None
+        if binary:
+            self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=None if weight is None else weight[1:] / weight[0])
+        else:
+            self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+        if self.threshold_rule is not None:
+            start = self.threshold_rule[1] if self.threshold_rule[0] == "fixed" else 0.5
+            # a buffer: saved in every checkpoint, so test / predict apply the threshold validation chose
+            self.register_buffer("decision_threshold", torch.tensor(start))
+        if self.class_metrics:  # the positive-class scores of a whole epoch, gathered across ranks
+            self.scores = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
+            self.score_targets = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
+            self.epoch_scores: dict[str, tuple[Tensor, Tensor]] = {}  # read by callbacks.BinaryCurves
         self._net_inputs = _accepted_inputs(net)
 
         def metrics(stage: str) -> MetricCollection:
@@ -108,6 +147,9 @@ class Classifier(LabTask):
         target = batch[self.target_key]
         logits = self(**{k: v for k, v in batch.items() if k != self.target_key})
         loss, preds = self._loss_and_preds(logits, target)
+        if self.class_metrics and stage in ("val", "test"):
+            self.scores[stage].update(self.probabilities(logits.detach())[:, 1])
+            self.score_targets[stage].update(target)
         if stage == "train":
             self.train_acc.update(preds, target)
             # Each self.log() costs Lightning ~0.3 ms of bookkeeping, a tenth of a small net's step:
@@ -139,9 +181,17 @@ class Classifier(LabTask):
 
     def _loss_and_preds(self, logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         if not self.binary:
-            return self.loss_fn(logits, target), logits.argmax(dim=-1)
+            return self.loss_fn(logits, target), self._predict(logits)
         logit = self._single_logit(logits)
-        return self.loss_fn(logit, target.float()), (logit > 0).long()
+        return self.loss_fn(logit, target.float()), self._predict(logits)
+
+    def _predict(self, logits: Tensor) -> Tensor:
+        """Class ids: argmax, or class 1 where its probability reaches the decision threshold."""
+        if self.threshold_rule is not None:
+            return (self.probabilities(logits)[:, 1] >= self.decision_threshold).long()
+        if self.binary:
+            return (self._single_logit(logits) > 0).long()
+        return logits.argmax(dim=-1)
 
     @staticmethod
     def _single_logit(logits: Tensor) -> Tensor:
@@ -162,7 +212,13 @@ class Classifier(LabTask):
         return torch.stack([1 - p, p], dim=-1)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")[0]
+        loss = self._step(batch, "train")[0]
+        if self.l1 > 0:
+            penalty = self.l1 * sum(p.abs().sum() for p in self.net.parameters() if p.requires_grad and p.dim() > 1)
+            n = batch[self.target_key].shape[0]
+            self.log("train/l1_penalty", penalty, on_step=False, on_epoch=True, batch_size=n)
+            loss = loss + penalty
+        return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         _, preds, target = self._step(batch, "val")
@@ -175,7 +231,7 @@ class Classifier(LabTask):
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         logits = self(**{k: v for k, v in batch.items() if k != self.target_key})
         probs = self.probabilities(logits)
-        out = {"pred": probs.argmax(dim=-1), "probs": probs}
+        out = {"pred": self._predict(logits), "probs": probs}
         if self.target_key in batch:
             out["label"] = batch[self.target_key]
         return out
@@ -194,6 +250,33 @@ class Classifier(LabTask):
 
     def on_test_epoch_start(self) -> None:
         self.test_confmat.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._class_metrics_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._class_metrics_end("test")
+
+    def _class_metrics_end(self, stage: str) -> None:
+        """Per-class metrics and AUCs of the whole epoch; on validation, first choose the threshold."""
+        if not self.class_metrics:
+            return
+        scores, targets = self.scores[stage], self.score_targets[stage]
+        if not scores.update_called:
+            return
+        s, t = scores.compute().float(), targets.compute().long()  # every rank's rows
+        scores.reset()
+        targets.reset()
+        self.epoch_scores[stage] = (s.cpu(), t.cpu())
+        threshold = 0.5
+        if self.threshold_rule is not None:
+            if stage == "val" and not self.trainer.sanity_checking:
+                chosen = choose_threshold(self.threshold_rule, s, t)
+                if chosen is not None:
+                    self.decision_threshold.fill_(chosen)
+            threshold = float(self.decision_threshold)
+        values = threshold_metrics(s, t, threshold, self.class_names)
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, on_epoch=True)  # already global
 
     def configure_optimizers(self) -> Any:
         steps = (

@@ -29,6 +29,7 @@ _EXPORTS = {
     "ResnetGenerator": "lab_modules.nets.cyclegan",
     "SimpleCNN": "lab_modules.nets.cnn",
     "SmallCNN": "lab_modules.nets.cnn",
+    "TabularMLP": "lab_modules.nets.tabular_mlp",
     "TransferResNet18": "lab_modules.nets.transfer",
     "TransformerTextClassifier": "lab_modules.nets.transformer_text",
     "UNet": "lab_modules.nets.unet",
