@@ -29,7 +29,8 @@ class PredictionWriter(BasePredictionWriter):
     - ``images``: ``predictions.pt``, every key concatenated over batches with 4-d float images
       (in [0, 1]) stored as uint8 0..255, and ``predictions.png``, a grid of the first ``grid_n``
       images under ``prediction_grid_key``;
-    - ``tensors``: ``predictions.pt``, every key concatenated over batches as is.
+    - ``tensors``: ``predictions.pt``, every key concatenated over batches as is;
+    - ``texts``: ``predictions.tsv``, one column per key (lists of strings, e.g. translations).
 
     One file set per rank under DDP (``predictions_rank<R>.*``).
     """
@@ -58,8 +59,12 @@ class PredictionWriter(BasePredictionWriter):
             path = run_dir / f"predictions{suffix}.pt"
             torch.save(concatenate(predictions), path)
             rank_zero_info(f"[dl-labs] wrote predictions: {path}")
+        elif kind == "texts":
+            write_text_predictions(predictions, run_dir / f"predictions{suffix}.tsv")
         else:
-            raise LabError(f"{type(pl_module).__name__}.prediction_kind={kind!r}; use 'classes', 'images' or 'tensors'")
+            raise LabError(
+                f"{type(pl_module).__name__}.prediction_kind={kind!r}; use 'classes', 'images', 'tensors' or 'texts'"
+            )
 
 
 def concatenate(predictions: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -84,6 +89,18 @@ def write_class_predictions(predictions: Sequence[dict[str, Tensor]], path: Path
     n = len(rows["pred"])
     acc = f", accuracy {correct / n:.4f}" if "label" in rows and n else ""
     rank_zero_info(f"[dl-labs] wrote {n} predictions to {path}{acc}")
+    return path
+
+
+def write_text_predictions(predictions: Sequence[dict[str, list[str]]], path: Path) -> Path:
+    """Lists of strings per key -> a TSV with one column per key (tabs and newlines in texts become spaces)."""
+    keys = list(predictions[0])
+    rows = {k: [t for p in predictions for t in p[k]] for k in keys}
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("\t".join(keys) + "\n")
+        for i in range(len(rows[keys[0]])):
+            f.write("\t".join(" ".join(str(rows[k][i]).split()) for k in keys) + "\n")
+    rank_zero_info(f"[dl-labs] wrote {len(rows[keys[0]])} predictions to {path}")
     return path
 
 

@@ -15,7 +15,7 @@ from torchmetrics import Metric
 
 from labcore.errors import LabError
 
-PredictionKind = Literal["classes", "images", "tensors"]
+PredictionKind = Literal["classes", "images", "tensors", "texts"]
 AUTO = "auto"  # a monitor / mode that follows the task module's declaration
 
 
@@ -44,7 +44,8 @@ class LabTask(L.LightningModule):
       ``label`` -> ``predictions.csv`` with names from ``class_names``;
     - ``images``: image tensors N x C x H x W in [0, 1] (and any other tensors) ->
       ``predictions.pt`` (images as uint8) and ``predictions.png``, a grid of ``prediction_grid_key``;
-    - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict).
+    - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict);
+    - ``texts``: lists of strings (e.g. ``source``, ``greedy``, ``beam``) -> ``predictions.tsv``, one column each.
 
     **Figures.** ``figure_batches(batch, stage)`` -> ``{name: images | {row: images} | Figure}``
     is drawn by ``callbacks.ImageGrids`` on a fixed batch; ``confusion_matrix(stage)`` (a
