@@ -38,7 +38,7 @@ class _SacreMetric(Metric):
 
     def compute(self) -> torch.Tensor:
         stats = [int(round(x)) for x in self.stats.tolist()]
-        return torch.tensor(float(self.scorer._compute_score_from_stats(stats).score))
+        return torch.tensor(float(self.scorer._compute_score_from_stats(stats).score), dtype=torch.float64)
 
 
 class CorpusBLEU(_SacreMetric):

@@ -83,6 +83,7 @@ class TransformerSeq2Seq(Seq2SeqNet):
         )
         # no nested tensors: padded positions stay ordinary values, so batched == one by one
         self.transformer.encoder.enable_nested_tensor = False
+        self.transformer.encoder.use_nested_tensor = False
         self.out = nn.Linear(d_model, tgt_vocab_size)
         if tie_output:
             self.out.weight = self.tgt_embedding.weight
