@@ -2,7 +2,7 @@
 
     python benchmarks/translation_results.py [--data-root ../shared/data] [--budget-min 20] [--max-epochs 10]
         [--max-train-pairs N] [--max-eval-pairs N] [--only rnn,rnn_attention,transformer] [--out DIR]
-        [--accelerator auto] [--quick]
+        [--accelerator auto] [--threads 1] [--quick]
 
 Trains the three labs (``configs/labs/seq2seq/translation_*.yaml``) through ``cli.py fit --test_after_fit
 true`` on the full 76k-pair file (``path`` source, seeded split grouped by English sentence), each with
@@ -50,7 +50,9 @@ def run(name: str, args: argparse.Namespace, out: Path) -> dict:
         cmd += ["--data.init_args.max_eval_pairs", str(args.max_eval_pairs)]
     if args.quick:
         cmd += QUICK
-    env = {**os.environ, "DL_LABS_RUN_VERSION": ""}
+    # one intra-op thread by default: on a CPU shared with other jobs, torch's default threads spin and one
+    # training step of these small recurrent nets became ~50x slower (measured: 7.1 s vs 0.14 s)
+    env = {**os.environ, "DL_LABS_RUN_VERSION": "", "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -88,6 +90,7 @@ def main() -> None:
     p.add_argument("--max-eval-pairs", type=int, default=None, help="val and test pairs each (seeded subset)")
     p.add_argument("--only", default=",".join(RUNS))
     p.add_argument("--accelerator", default="auto")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (OMP_NUM_THREADS)")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench_translation"))
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()

@@ -10,6 +10,15 @@ from lab_modules.seq2seq import Seq2Seq
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # small recurrent steps on a CPU shared with other jobs: torch's spinning intra-op threads made a step ~50x slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 SYMBOLS = 8  # ids 4..11; 0-3 are <pad> <unk> <bos> <eos>
 
 
@@ -31,8 +40,8 @@ def test_attention_seq2seq_learns_to_reverse():
     vocab = ["<pad>", "<unk>", "<bos>", "<eos>"] + [f"\u2581s{i}" for i in range(SYMBOLS)]
     net = RNNSeq2Seq(len(vocab), len(vocab), embedding_dim=32, hidden_size=64, attention="additive")
     task = Seq2Seq(net, target_vocab=vocab, teacher_forcing=1.0)
-    opt = torch.optim.Adam(task.parameters(), lr=3e-3)
-    for _ in range(300):
+    opt = torch.optim.Adam(task.parameters(), lr=1e-2)
+    for _ in range(100):  # ~0.99 exact match after 100 steps (seed 0), ~0.35 after 50
         loss, _, _ = task._loss(_reversal(64, g), 1.0)
         opt.zero_grad()
         loss.backward()

@@ -14,6 +14,15 @@ from lab_modules.seq2seq_decoding import beam_search, greedy_decode, length_caps
 from lab_modules.seq2seq_metrics import CorpusBLEU, CorpusChrF, ids_to_text
 from labcore.errors import LabError
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # small step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them ~50x slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 V_SRC, V_TGT = 23, 29
 NETS = {
     "rnn": lambda: RNNSeq2Seq(V_SRC, V_TGT, embedding_dim=16, hidden_size=24),
