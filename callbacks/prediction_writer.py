@@ -31,7 +31,8 @@ class PredictionWriter(BasePredictionWriter):
       images under ``prediction_grid_key``;
     - ``values``: ``predictions.csv``: row index, then ``pred_<name>`` (and ``target_<name>``,
       ``baseline_<name>`` where given) per output column named by ``target_names``;
-    - ``tensors``: ``predictions.pt``, every key concatenated over batches as is.
+    - ``tensors``: ``predictions.pt``, every key concatenated over batches as is;
+    - ``texts``: ``predictions.tsv``, one column per key (lists of strings, e.g. translations).
 
     One file set per rank under DDP (``predictions_rank<R>.*``).
     """
@@ -62,10 +63,11 @@ class PredictionWriter(BasePredictionWriter):
             path = run_dir / f"predictions{suffix}.pt"
             torch.save(concatenate(predictions), path)
             rank_zero_info(f"[dl-labs] wrote predictions: {path}")
+        elif kind == "texts":
+            write_text_predictions(predictions, run_dir / f"predictions{suffix}.tsv")
         else:
-            raise LabError(
-                f"{type(pl_module).__name__}.prediction_kind={kind!r}; use 'classes', 'images', 'values' or 'tensors'"
-            )
+            kinds = "'classes', 'images', 'values', 'tensors' or 'texts'"
+            raise LabError(f"{type(pl_module).__name__}.prediction_kind={kind!r}; use {kinds}")
 
 
 def concatenate(predictions: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -105,6 +107,18 @@ def write_value_predictions(predictions: Sequence[dict[str, Tensor]], path: Path
         for i in range(rows["pred"].shape[0]):
             w.writerow([i] + [f"{v:.6g}" for k in keys for v in rows[k][i].tolist()])
     rank_zero_info(f"[dl-labs] wrote {rows['pred'].shape[0]} predictions to {path}")
+    return path
+
+
+def write_text_predictions(predictions: Sequence[dict[str, list[str]]], path: Path) -> Path:
+    """Lists of strings per key -> a TSV with one column per key (tabs and newlines in texts become spaces)."""
+    keys = list(predictions[0])
+    rows = {k: [t for p in predictions for t in p[k]] for k in keys}
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("\t".join(keys) + "\n")
+        for i in range(len(rows[keys[0]])):
+            f.write("\t".join(" ".join(str(rows[k][i]).split()) for k in keys) + "\n")
+    rank_zero_info(f"[dl-labs] wrote {len(rows[keys[0]])} predictions to {path}")
     return path
 
 

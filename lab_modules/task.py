@@ -15,7 +15,7 @@ from torchmetrics import Metric
 
 from labcore.errors import LabError
 
-PredictionKind = Literal["classes", "images", "values", "tensors"]
+PredictionKind = Literal["classes", "images", "values", "tensors", "texts"]
 AUTO = "auto"  # a monitor / mode that follows the task module's declaration
 
 
@@ -46,7 +46,8 @@ class LabTask(L.LightningModule):
       ``predictions.pt`` (images as uint8) and ``predictions.png``, a grid of ``prediction_grid_key``;
     - ``values``: ``pred`` (N x out, real units) and, where present, ``target`` and ``baseline`` (same
       shape) -> ``predictions.csv``, one row per example, columns named from ``target_names``;
-    - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict).
+    - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict);
+    - ``texts``: lists of strings (e.g. ``source``, ``greedy``, ``beam``) -> ``predictions.tsv``, one column each.
 
     **DDP.** ``ddp_find_unused_parameters``: True for a task whose backward passes leave some
     parameters out (a GAN's discriminator step never reaches the generator); under a DDP strategy
