@@ -96,14 +96,14 @@ class TorchvisionDetector(nn.Module):
                 image_std=[0.25, 0.25, 0.25],
                 rpn_anchor_generator=AnchorGenerator((tuple(sizes),), (tuple(ratios),)),
                 box_roi_pool=MultiScaleRoIAlign(["0"], output_size=7, sampling_ratio=2),
-                box_head=TwoMLPHead(backbone.out_channels * 49, 256),
-                box_predictor=FastRCNNPredictor(256, n),
+                box_head=TwoMLPHead(backbone.out_channels * 49, 128),
+                box_predictor=FastRCNNPredictor(128, n),
                 rpn_pre_nms_top_n_train=600,
                 rpn_post_nms_top_n_train=300,
                 rpn_pre_nms_top_n_test=300,
                 rpn_post_nms_top_n_test=100,
                 rpn_batch_size_per_image=128,
-                box_batch_size_per_image=128,
+                box_batch_size_per_image=64,
                 **post,
             )
         if arch == "ssdlite320_mobilenet_v3_large":
@@ -121,6 +121,9 @@ class TorchvisionDetector(nn.Module):
     def forward(self, images: Tensor | list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:
         images = list(images)
         if targets is not None:
+            top = max((int(t["labels"].max()) for t in targets if len(t["labels"])), default=-1)
+            if top >= self.num_classes:
+                raise LabError(f"a target has class {top} but num_classes={self.num_classes}; let the data fill num_classes")
             targets = [{"boxes": t["boxes"], "labels": t["labels"] + 1} for t in targets]  # 0 = background
         out = self.model(images, targets)
         if isinstance(out, (dict, OrderedDict)):
