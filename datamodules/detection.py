@@ -122,6 +122,30 @@ def pad_batch(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     return {**out, "orig_size": torch.stack([it["orig_size"] for it in items]), "index": torch.stack([it["index"] for it in items])}
 
 
+class CanvasItems:
+    """``(image, boxes, labels)`` of generated canvases by index (a class, not a lambda: ddp_spawn pickles it)."""
+
+    def __init__(self, canvases: Any) -> None:
+        self.c = canvases
+
+    def __call__(self, i: int) -> Item:
+        return self.c.images[i], self.c.boxes[i], self.c.labels[i]
+
+
+class RecordItems:
+    """``(image, boxes, labels)`` of VOC / COCO records by index; boxes of classes not in ``index`` are left out."""
+
+    def __init__(self, records: DetectionRecords, index: dict[str, int]) -> None:
+        self.records, self.index = records, index
+
+    def __call__(self, i: int) -> Item:
+        rec, index = self.records, self.index
+        keep = [j for j, n in enumerate(rec.names[i]) if n in index]
+        boxes = torch.tensor([rec.boxes[i][j] for j in keep], dtype=torch.float32).reshape(-1, 4)
+        labels = torch.tensor([index[rec.names[i][j]] for j in keep], dtype=torch.long)
+        return load_image(rec.files[i]), boxes, labels
+
+
 def load_image(path: Path) -> Tensor:
     if not path.exists():
         raise DataSourceError(f"detection: image {path} is missing")
@@ -254,7 +278,7 @@ class DetectionDataModule(LabDataModule):
             digits, labels = pools[pool][0][lo:hi], pools[pool][1][lo:hi].long()
             c = make_canvases(digits, labels, n, self.image_size, max_digits=hp.max_digits, min_scale=hp.min_scale,
                               max_scale=hp.max_scale, seed=hp.canvas_seed * 10 + SPLIT_SEED_OFFSET[split])  # fmt: skip
-            out[split] = ((lambda i, c=c: (c.images[i], c.boxes[i], c.labels[i])), n)
+            out[split] = (CanvasItems(c), n)
         return out
 
     def _records(self, root: Path) -> dict[str, tuple[Callable[[int], Item], int]]:
@@ -272,17 +296,7 @@ class DetectionDataModule(LabDataModule):
         unknown = sum(n not in index for rec in splits.values() for names_ in rec.names for n in names_)
         if unknown:
             log.warn(f"detection: {unknown} boxes of classes unseen in training dropped")
-        out = {}
-        for split, rec in splits.items():
-            out[split] = ((lambda i, rec=rec: self._load_record(rec, i, index)), len(rec))
-        return out
-
-    @staticmethod
-    def _load_record(rec: DetectionRecords, i: int, index: dict[str, int]) -> Item:
-        keep = [j for j, n in enumerate(rec.names[i]) if n in index]
-        boxes = torch.tensor([rec.boxes[i][j] for j in keep], dtype=torch.float32).reshape(-1, 4)
-        labels = torch.tensor([index[rec.names[i][j]] for j in keep], dtype=torch.long)
-        return load_image(rec.files[i]), boxes, labels
+        return {split: (RecordItems(rec, index), len(rec)) for split, rec in splits.items()}
 
     def _carve(self, splits: dict[str, DetectionRecords]) -> dict[str, DetectionRecords]:
         """Validation / test parts missing from the files are carved from training (``split_seed``)."""
