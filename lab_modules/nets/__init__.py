@@ -29,6 +29,7 @@ _EXPORTS = {
     "SimpleCNN": "lab_modules.nets.cnn",
     "SmallCNN": "lab_modules.nets.cnn",
     "TransferResNet18": "lab_modules.nets.transfer",
+    "TorchvisionDetector": "lab_modules.nets.detection",
     "TransformerTextClassifier": "lab_modules.nets.transformer_text",
     "UNet": "lab_modules.nets.unet",
     "VGG16": "lab_modules.nets.vgg",
