@@ -33,15 +33,30 @@ VARIANTS = {"report": "detection", "improved": "detection_improved"}
 def run(variant: str, args: argparse.Namespace) -> dict:
     config = ROOT / "configs" / "labs" / "dense" / f"{VARIANTS[variant]}.yaml"
     cmd = [
-        sys.executable, "cli.py", "fit", "--config", str(config.relative_to(ROOT)),
-        "--trainer.max_epochs", str(args.epochs),
-        "--trainer.max_time", f"00:00:{args.budget_min:02d}:00",
-        "--trainer.enable_progress_bar", "false",
-        "--data.init_args.n_train", str(args.n_train),
-        "--data.init_args.n_val", str(args.n_val),
-        "--data.init_args.n_test", str(args.n_test),
-        "--test_after_fit", "true", "--runs_dir", str(args.out), "--lab", f"detection_{variant}",
-    ]  # fmt: skip
+        sys.executable,
+        "cli.py",
+        "fit",
+        "--config",
+        str(config.relative_to(ROOT)),
+        "--trainer.max_epochs",
+        str(args.epochs),
+        "--trainer.max_time",
+        f"00:00:{args.budget_min:02d}:00",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--data.init_args.n_train",
+        str(args.n_train),
+        "--data.init_args.n_val",
+        str(args.n_val),
+        "--data.init_args.n_test",
+        str(args.n_test),
+        "--test_after_fit",
+        "true",
+        "--runs_dir",
+        str(args.out),
+        "--lab",
+        f"detection_{variant}",
+    ]
     if args.train_batches:
         cmd += ["--trainer.limit_train_batches", str(args.train_batches)]
     if args.accelerator:
@@ -115,9 +130,14 @@ def main() -> None:
             f"| {r['variant']} | {r['epochs']} ({r['steps']}) | {fmt(r['test_map'])} | {fmt(r['test_map_50'])} | "
             f"{fmt(r['test_map_75'])} | {r['fit_seconds']} | {r['wall_seconds']} |"
         )
-    text = "\n".join(lines) + "\n\n" + "\n".join(
-        f"- {r['variant']}: val mAP@0.5 by epoch {r['val_map50_curve']}; val mAP {r['val_map_curve']}\n  `{r['command']}`"
-        for r in rows
+    text = (
+        "\n".join(lines)
+        + "\n\n"
+        + "\n".join(
+            f"- {r['variant']}: val mAP@0.5 by epoch {r['val_map50_curve']}; val mAP {r['val_map_curve']}\n"
+            f"  `{r['command']}`"
+            for r in rows
+        )
     )
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

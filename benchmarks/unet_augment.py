@@ -34,13 +34,26 @@ VARIANTS = {"torchvision_v2": "unet_segmentation", "albumentations": "unet_segme
 def run(variant: str, args: argparse.Namespace) -> dict:
     config = Path("configs") / "labs" / "dense" / f"{VARIANTS[variant]}.yaml"
     cmd = [
-        sys.executable, "cli.py", "fit", "--config", str(config),
-        "--trainer.max_epochs", str(args.epochs),
-        "--trainer.max_time", f"00:00:{args.budget_min:02d}:00",
-        "--trainer.enable_progress_bar", "false",
-        "--seed_everything", str(args.seed),
-        "--test_after_fit", "true", "--runs_dir", str(args.out), "--lab", f"unet_{variant}",
-    ]  # fmt: skip
+        sys.executable,
+        "cli.py",
+        "fit",
+        "--config",
+        str(config),
+        "--trainer.max_epochs",
+        str(args.epochs),
+        "--trainer.max_time",
+        f"00:00:{args.budget_min:02d}:00",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--seed_everything",
+        str(args.seed),
+        "--test_after_fit",
+        "true",
+        "--runs_dir",
+        str(args.out),
+        "--lab",
+        f"unet_{variant}",
+    ]
     if args.path:
         cmd += ["--data.init_args.path", str(Path(args.path).resolve())]
     if args.image_size:
@@ -79,9 +92,13 @@ def main() -> None:
     args.out = args.out.resolve()
     rows = [run(v, args) for v in args.variants.split(",")]
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
-    lines = ["| augmentation | epochs | test Dice | test IoU | best val Dice | fit s | wall s |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| augmentation | epochs | test Dice | test IoU | best val Dice | fit s | wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += [
-        f"| {r['variant']} | {r['epochs']} | {fmt(r['test_dice'])} | {fmt(r['test_iou'])} | {fmt(r['best_val_dice'])} | "
+        f"| {r['variant']} | {r['epochs']} | {fmt(r['test_dice'])} | {fmt(r['test_iou'])} | "
+        f"{fmt(r['best_val_dice'])} | "
         f"{r['fit_seconds']} | {r['wall_seconds']} |"
         for r in rows
     ]

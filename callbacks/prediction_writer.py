@@ -58,8 +58,9 @@ class PredictionWriter(BasePredictionWriter):
             paths = write_image_predictions(predictions, run_dir, suffix, pl_module.prediction_grid_key, self.grid_n)
             rank_zero_info(f"[dl-labs] wrote predictions: {', '.join(str(p) for p in paths)}")
         elif kind == "boxes":
-            paths = write_box_predictions(predictions, run_dir, suffix, list(pl_module.class_names),
-                                          pl_module.prediction_grid_key, self.grid_n)  # fmt: skip
+            paths = write_box_predictions(
+                predictions, run_dir, suffix, list(pl_module.class_names), pl_module.prediction_grid_key, self.grid_n
+            )
             rank_zero_info(f"[dl-labs] wrote predictions: {', '.join(str(p) for p in paths)}")
         elif kind == "tensors":
             path = run_dir / f"predictions{suffix}.pt"
@@ -120,7 +121,11 @@ def write_image_predictions(
 
 
 def write_box_predictions(
-    predictions: Sequence[dict[str, Tensor]], run_dir: Path, suffix: str, names: list[str], grid_key: str | None,
+    predictions: Sequence[dict[str, Tensor]],
+    run_dir: Path,
+    suffix: str,
+    names: list[str],
+    grid_key: str | None,
     grid_n: int = 64,
 ) -> list[Path]:
     """``boxes`` / ``scores`` / ``labels`` (N x K, label -1 = none) -> ``predictions{suffix}.csv`` (one row
@@ -133,12 +138,21 @@ def write_box_predictions(
         w = csv.writer(f)
         w.writerow(["image", "label", "label_name", "score", "x1", "y1", "x2", "y2"])
         for i, image in enumerate(index):
-            for label, score, box in zip(rows["labels"][i].tolist(), rows["scores"][i].tolist(), rows["boxes"][i].tolist()):
+            for label, score, box in zip(
+                rows["labels"][i].tolist(), rows["scores"][i].tolist(), rows["boxes"][i].tolist()
+            ):
                 if label < 0:
                     continue
                 n_boxes += 1
-                w.writerow([image, label, names[label] if label < len(names) else label, f"{score:.4f}",
-                            *(f"{v:.1f}" for v in box)])  # fmt: skip
+                w.writerow(
+                    [
+                        image,
+                        label,
+                        names[label] if label < len(names) else label,
+                        f"{score:.4f}",
+                        *(f"{v:.1f}" for v in box),
+                    ]
+                )
     rank_zero_info(f"[dl-labs] {n_boxes} boxes on {len(index)} images")
     paths = [path]
     if grid_key and grid_key in rows:

@@ -81,15 +81,27 @@ class AlbumentationsJoint:
     ``prepend``: transforms run first (e.g. the segmentation datamodule's random crop).
     """
 
-    def __init__(self, spec: str | list[str], with_boxes: bool = False, min_box_size: float = 1.0,
-                 prepend: list[A.BasicTransform] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        spec: str | list[str],
+        with_boxes: bool = False,
+        min_box_size: float = 1.0,
+        prepend: list[A.BasicTransform] | None = None,
+    ) -> None:
         self.spec = spec
         transforms = [*(prepend or []), *pipeline_transforms(spec)]
         bbox = (
-            A.BboxParams(format="pascal_voc", label_fields=["labels"], min_width=min_box_size,
-                         min_height=min_box_size, clip=True, filter_invalid_bboxes=True)
-            if with_boxes else None
-        )  # fmt: skip
+            A.BboxParams(
+                format="pascal_voc",
+                label_fields=["labels"],
+                min_width=min_box_size,
+                min_height=min_box_size,
+                clip=True,
+                filter_invalid_bboxes=True,
+            )
+            if with_boxes
+            else None
+        )
         self.compose = A.Compose(transforms, bbox_params=bbox)
         self._seeded = False
 

@@ -50,8 +50,9 @@ class BoxTransform:
         img = tv_tensors.Image(image)
         bb = tv_tensors.BoundingBoxes(boxes.reshape(-1, 4), format="XYXY", canvas_size=(h, w))
         if (h, w) != (self.size, self.size):
-            img, bb = v2.functional.resize(img, [self.size, self.size], antialias=True), v2.functional.resize(
-                bb, [self.size, self.size]
+            img, bb = (
+                v2.functional.resize(img, [self.size, self.size], antialias=True),
+                v2.functional.resize(bb, [self.size, self.size]),
             )
         if self.augment is not None:
             img, bb, labels = self.augment(img, bb, labels)
@@ -74,8 +75,14 @@ class DetectionDataset(Dataset):
     1, 10, 100, ... dropped boxes.
     """
 
-    def __init__(self, load: Callable[[int], Item], n: int, transform: BoxTransform, augment: Any = None,
-                 min_box_size: float = 2.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        load: Callable[[int], Item],
+        n: int,
+        transform: BoxTransform,
+        augment: Any = None,
+        min_box_size: float = 2.0,
+    ) -> None:
         self.load, self.n, self.transform, self.augment = load, n, transform, augment
         self.min_box_size = min_box_size
         self.dropped, self._warn_at = 0, 1
@@ -94,7 +101,13 @@ class DetectionDataset(Dataset):
         self._count(dropped + n_bad)
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1)
-        return {"image": image.float() / 255, "boxes": boxes, "labels": labels, "orig_size": orig, "index": torch.tensor(i)}
+        return {
+            "image": image.float() / 255,
+            "boxes": boxes,
+            "labels": labels,
+            "orig_size": orig,
+            "index": torch.tensor(i),
+        }
 
     def _count(self, n: int) -> None:
         self.dropped += n
@@ -119,7 +132,11 @@ def pad_batch(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         k = len(it["labels"])
         boxes[j, :k], labels[j, :k] = it["boxes"], it["labels"]
     out = {"image": torch.stack([it["image"] for it in items]), "boxes": boxes, "labels": labels}
-    return {**out, "orig_size": torch.stack([it["orig_size"] for it in items]), "index": torch.stack([it["index"] for it in items])}
+    return {
+        **out,
+        "orig_size": torch.stack([it["orig_size"] for it in items]),
+        "index": torch.stack([it["index"] for it in items]),
+    }
 
 
 class CanvasItems:
@@ -202,11 +219,21 @@ class DetectionDataModule(LabDataModule):
         num_workers: int = 0,
         from_checkpoint: str | None = None,
     ) -> None:
-        super().__init__(source=source, path=path, data_dir=data_dir, split_seed=split_seed, batch_size=batch_size,
-                         eval_batch_size=eval_batch_size, num_workers=num_workers, from_checkpoint=from_checkpoint)  # fmt: skip
+        super().__init__(
+            source=source,
+            path=path,
+            data_dir=data_dir,
+            split_seed=split_seed,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            from_checkpoint=from_checkpoint,
+        )
         self.save_hyperparameters()
         if image_size < 32:
-            raise LabError(f"detection: image_size {image_size} is too small; pass --data.init_args.image_size 64 or more")
+            raise LabError(
+                f"detection: image_size {image_size} is too small; pass --data.init_args.image_size 64 or more"
+            )
         self.image_size = image_size
 
     # --- source ------------------------------------------------------------------------------
@@ -214,7 +241,9 @@ class DetectionDataModule(LabDataModule):
         # auto without a path and without a VOC copy under data_dir: the canvases, no 2 GB download
         if self.resolved_source is None and self.source == "auto" and not self.path and self._full_copy() is None:
             self.resolved_source, self._location = "embedded", None
-            log.info("detection: source resolved to embedded (generated digit canvases; VOC/COCO: --data.init_args.path)")
+            log.info(
+                "detection: source resolved to embedded (generated digit canvases; VOC/COCO: --data.init_args.path)"
+            )
         return super().resolve()
 
     def _full_copy(self) -> Path | None:
@@ -256,13 +285,19 @@ class DetectionDataModule(LabDataModule):
 
             augment = AlbumentationsJoint(hp.augment, with_boxes=True, min_box_size=hp.min_box_size)
         self.datasets = {
-            split: DetectionDataset(load, n, train_tf if split == "train" else eval_tf,
-                                    augment if split == "train" else None, hp.min_box_size)
+            split: DetectionDataset(
+                load,
+                n,
+                train_tf if split == "train" else eval_tf,
+                augment if split == "train" else None,
+                hp.min_box_size,
+            )
             for split, (load, n) in splits.items()
-        }  # fmt: skip
+        }
         log.info(
             f"detection: train {len(self.datasets['train'])}, val {len(self.datasets['val'])}, "
-            f"test {len(self.datasets['test'])} images at {self.image_size} px, {len(self.class_names)} classes ({source})"
+            f"test {len(self.datasets['test'])} images at {self.image_size} px, "
+            f"{len(self.class_names)} classes ({source})"
         )
 
     def _embedded(self) -> dict[str, tuple[Callable[[int], Item], int]]:
@@ -270,14 +305,24 @@ class DetectionDataModule(LabDataModule):
         hp = self.hparams
         mnist = EMBEDDED_DIR / "mnist"
         files = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
-        pools = {k: (read_idx(find_file(mnist, v)), read_idx(find_file(mnist, v.replace("images-idx3", "labels-idx1"))))
-                 for k, v in files.items()}  # fmt: skip
+        pools = {
+            k: (read_idx(find_file(mnist, v)), read_idx(find_file(mnist, v.replace("images-idx3", "labels-idx1"))))
+            for k, v in files.items()
+        }
         out = {}
         for split, n in (("train", hp.n_train), ("val", hp.n_val), ("test", hp.n_test)):
             pool, lo, hi = POOLS[split]
             digits, labels = pools[pool][0][lo:hi], pools[pool][1][lo:hi].long()
-            c = make_canvases(digits, labels, n, self.image_size, max_digits=hp.max_digits, min_scale=hp.min_scale,
-                              max_scale=hp.max_scale, seed=hp.canvas_seed * 10 + SPLIT_SEED_OFFSET[split])  # fmt: skip
+            c = make_canvases(
+                digits,
+                labels,
+                n,
+                self.image_size,
+                max_digits=hp.max_digits,
+                min_scale=hp.min_scale,
+                max_scale=hp.max_scale,
+                seed=hp.canvas_seed * 10 + SPLIT_SEED_OFFSET[split],
+            )
             out[split] = (CanvasItems(c), n)
         return out
 
@@ -300,8 +345,11 @@ class DetectionDataModule(LabDataModule):
 
     def _carve(self, splits: dict[str, DetectionRecords]) -> dict[str, DetectionRecords]:
         """Validation / test parts missing from the files are carved from training (``split_seed``)."""
-        missing = {k: f for k, f in (("val", self.hparams.val_fraction), ("test", self.hparams.test_fraction))
-                   if k not in splits}  # fmt: skip
+        missing = {
+            k: f
+            for k, f in (("val", self.hparams.val_fraction), ("test", self.hparams.test_fraction))
+            if k not in splits
+        }
         if missing:
             train = splits["train"]
             idx = split_indices(len(train), missing, "random", self.split_seed)

@@ -32,7 +32,9 @@ class DetectionRecords:
         return len(self.files)
 
     def subset(self, idx: list[int]) -> DetectionRecords:
-        return DetectionRecords([self.files[i] for i in idx], [self.boxes[i] for i in idx], [self.names[i] for i in idx])
+        return DetectionRecords(
+            [self.files[i] for i in idx], [self.boxes[i] for i in idx], [self.names[i] for i in idx]
+        )
 
 
 def is_voc(root: Path) -> bool:
@@ -103,7 +105,9 @@ def read_voc(root: Path, keep_difficult: bool = False) -> dict[str, DetectionRec
             rec.names.append(names)
         out[split] = rec
     if skipped:
-        log.warn(f"detection: skipped {skipped} objects marked difficult (--data.init_args.keep_difficult true keeps them)")
+        log.warn(
+            f"detection: skipped {skipped} objects marked difficult (--data.init_args.keep_difficult true keeps them)"
+        )
     return out
 
 

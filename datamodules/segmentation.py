@@ -206,7 +206,9 @@ class SegmentationFolderDataModule(LabDataModule):
 
             from datamodules.albumentations_pipeline import AlbumentationsJoint
 
-            self.transform = AlbumentationsJoint(augment, prepend=[A.RandomCrop(crop_size, crop_size)] if crop_size else [])
+            self.transform = AlbumentationsJoint(
+                augment, prepend=[A.RandomCrop(crop_size, crop_size)] if crop_size else []
+            )
         self.indices: dict[str, Tensor] = {}  # positions of each split's pairs in file order
 
     @property

@@ -45,9 +45,12 @@ def make_map_metric(backend: Backend = "auto", max_detections: int = 100) -> Met
     from torchmetrics.detection import MeanAveragePrecision
 
     return MeanAveragePrecision(
-        box_format="xyxy", iou_type="bbox", class_metrics=True, backend=backend,
+        box_format="xyxy",
+        iou_type="bbox",
+        class_metrics=True,
+        backend=backend,
         max_detection_thresholds=[1, 10, max_detections],
-    )  # fmt: skip
+    )
 
 
 class BoxMAP(Metric):
@@ -72,7 +75,9 @@ class BoxMAP(Metric):
     def update(self, preds: list[dict[str, Tensor]], target: list[dict[str, Tensor]]) -> None:
         if len(preds) != len(target):
             raise ValueError(f"{len(preds)} predictions for {len(target)} targets")
-        rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        rank, world = (
+            (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        )
         for p, t in zip(preds, target):
             image = int(self.n_images) * world + rank
             self.n_images += 1
@@ -104,8 +109,10 @@ class BoxMAP(Metric):
         for c_idx, c in enumerate(classes):
             ap[c_idx] = self._class_ap(db[dl == c], ds[dl == c], di[dl == c], gb[gl == c], gi[gl == c])
         valid = ap[:, 0] >= 0
+
         def mean(x: Tensor) -> Tensor:  # noqa: E306
             return x.mean().float() if x.numel() else torch.tensor(-1.0)
+
         per_class = torch.where(valid, ap.mean(dim=1), torch.tensor(-1.0, dtype=torch.float64)).float()
         return {
             "map": mean(ap[valid]),

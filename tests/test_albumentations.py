@@ -22,7 +22,9 @@ def test_pipeline_file_moves_mask_and_boxes(tmp_path, fmt):
     assert torch.equal(out_mask[0].bool(), out_img[0] > 0)  # mask still on the object
     assert out_mask[0, 20:40, 70:90].all() and out_mask.sum() == 400
     boxes = torch.tensor([[10.0, 20.0, 30.0, 40.0]])
-    img2, new_boxes, labels, dropped = AlbumentationsJoint(str(path), with_boxes=True).boxes(image, boxes, torch.tensor([3]))
+    img2, new_boxes, labels, dropped = AlbumentationsJoint(str(path), with_boxes=True).boxes(
+        image, boxes, torch.tensor([3])
+    )
     assert new_boxes.tolist() == [[70.0, 20.0, 90.0, 40.0]] and labels.tolist() == [3] and dropped == 0
     assert torch.equal(img2, out_img)
 

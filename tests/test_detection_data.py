@@ -17,8 +17,10 @@ from labcore.errors import DataSourceError
 
 VOC_XML = """<annotation><filename>{name}.jpg</filename><size><width>40</width><height>30</height></size>
 {objects}</annotation>"""
-VOC_OBJ = "<object><name>{cls}</name><difficult>{diff}</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>" \
-          "<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"  # fmt: skip
+VOC_OBJ = (
+    "<object><name>{cls}</name><difficult>{diff}</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
+    "<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+)
 
 
 def write_voc(root, items: dict[str, list[tuple[str, int, tuple[int, int, int, int]]]], splits: dict[str, list[str]]):

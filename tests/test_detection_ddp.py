@@ -15,8 +15,20 @@ SMALL = ["--data.init_args.n_train", "32", "--data.init_args.n_val", "8", "--dat
 
 def test_detection_two_process_ddp(tmp_path):
     # ddp_spawn pickles the module (with its mAP metrics), the datamodule and the callbacks
-    run = cli("fit", "--config", CONFIG, *TINY, *DDP_CPU_2, *SMALL, "--data.init_args.eval_batch_size", "4",
-              "--test_after_fit", "true", runs_dir=tmp_path, lab="ddp")  # fmt: skip
+    run = cli(
+        "fit",
+        "--config",
+        CONFIG,
+        *TINY,
+        *DDP_CPU_2,
+        *SMALL,
+        "--data.init_args.eval_batch_size",
+        "4",
+        "--test_after_fit",
+        "true",
+        runs_dir=tmp_path,
+        lab="ddp",
+    )
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 2  # limit_train_batches counts per rank
     test = summary(run)["test"]

@@ -32,10 +32,17 @@ class FakeNet(nn.Module):
 
 
 def batch(n=2):
-    boxes = torch.tensor([[[1.0, 2.0, 10.0, 12.0], [0.0, 0.0, 0.0, 0.0]], [[5.0, 5.0, 20.0, 30.0], [30.0, 30.0, 40.0, 40.0]]])
+    boxes = torch.tensor(
+        [[[1.0, 2.0, 10.0, 12.0], [0.0, 0.0, 0.0, 0.0]], [[5.0, 5.0, 20.0, 30.0], [30.0, 30.0, 40.0, 40.0]]]
+    )
     labels = torch.tensor([[3, -1], [7, 0]])
-    return {"image": torch.rand(n, 3, 64, 64), "boxes": boxes[:n], "labels": labels[:n],
-            "orig_size": torch.tensor([[128, 256]] * n), "index": torch.arange(n)}  # fmt: skip
+    return {
+        "image": torch.rand(n, 3, 64, 64),
+        "boxes": boxes[:n],
+        "labels": labels[:n],
+        "orig_size": torch.tensor([[128, 256]] * n),
+        "index": torch.arange(n),
+    }
 
 
 def test_loss_is_the_sum_of_the_loss_dict_with_each_part_logged():
@@ -117,7 +124,10 @@ def test_validation_map_comes_from_the_validation_batches():
 
     class Echo(FakeNet):
         def forward(self, images, targets_=None):
-            return [{"boxes": t["boxes"], "scores": torch.full((len(t["labels"]),), 0.9), "labels": t["labels"]} for t in targets]
+            return [
+                {"boxes": t["boxes"], "scores": torch.full((len(t["labels"]),), 0.9), "labels": t["labels"]}
+                for t in targets
+            ]
 
     det = Detector(Echo(), class_names=[str(i) for i in range(10)], map_backend="torch")
     logged = {}

@@ -10,7 +10,11 @@ from labcore.errors import LabError
 
 
 def pred(boxes, scores, labels):
-    return {"boxes": torch.tensor(boxes, dtype=torch.float32), "scores": torch.tensor(scores), "labels": torch.tensor(labels)}
+    return {
+        "boxes": torch.tensor(boxes, dtype=torch.float32),
+        "scores": torch.tensor(scores),
+        "labels": torch.tensor(labels),
+    }
 
 
 def gt(boxes, labels):
@@ -72,10 +76,13 @@ def test_matches_torchmetrics_on_random_cases():
         targets.append({"boxes": boxes, "labels": labels})
         jitter = boxes + torch.randn(n, 4, generator=g) * 3
         extra = torch.cat([xy + 40, xy + 60], 1)
-        preds.append({
-            "boxes": torch.cat([jitter, extra]), "scores": torch.rand(2 * n, generator=g),
-            "labels": torch.cat([labels, torch.randint(0, 3, (n,), generator=g)]),
-        })  # fmt: skip
+        preds.append(
+            {
+                "boxes": torch.cat([jitter, extra]),
+                "scores": torch.rand(2 * n, generator=g),
+                "labels": torch.cat([labels, torch.randint(0, 3, (n,), generator=g)]),
+            }
+        )
     ours = compute(preds, targets)
     ref = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True)
     ref.update(preds, targets)

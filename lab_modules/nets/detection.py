@@ -75,16 +75,40 @@ class TorchvisionDetector(nn.Module):
         if architecture not in ARCHITECTURES:
             raise LabError(f"architecture={architecture!r}; use one of {', '.join(ARCHITECTURES)}")
         self.num_classes, self.architecture = num_classes, architecture
-        post = {"box_score_thresh": score_threshold, "box_nms_thresh": nms_iou, "box_detections_per_img": detections_per_image}
+        post = {
+            "box_score_thresh": score_threshold,
+            "box_nms_thresh": nms_iou,
+            "box_detections_per_img": detections_per_image,
+        }
         try:
-            self.model = self._build(architecture, num_classes + 1, image_size, width, anchor_sizes, aspect_ratios,
-                                     post, weights, weights_backbone)  # fmt: skip
+            self.model = self._build(
+                architecture,
+                num_classes + 1,
+                image_size,
+                width,
+                anchor_sizes,
+                aspect_ratios,
+                post,
+                weights,
+                weights_backbone,
+            )
         except OSError as e:  # urllib errors: the weights could not be downloaded
-            raise LabError(f"{architecture}: cannot fetch weights ({e}); offline, pass weights: null, weights_backbone: null") from None
+            raise LabError(
+                f"{architecture}: cannot fetch weights ({e}); offline, pass weights: null, weights_backbone: null"
+            ) from None
 
     @staticmethod
-    def _build(arch: str, n: int, size: int, width: int, sizes: list[int], ratios: list[float], post: dict[str, Any],
-               weights: str | None, weights_backbone: str | None) -> nn.Module:  # fmt: skip
+    def _build(
+        arch: str,
+        n: int,
+        size: int,
+        width: int,
+        sizes: list[int],
+        ratios: list[float],
+        post: dict[str, Any],
+        weights: str | None,
+        weights_backbone: str | None,
+    ) -> nn.Module:
         if arch == "fasterrcnn_small":
             backbone = small_backbone(width)
             return tvd.FasterRCNN(
@@ -107,23 +131,32 @@ class TorchvisionDetector(nn.Module):
                 **post,
             )
         if arch == "ssdlite320_mobilenet_v3_large":
-            ssd_post = {"score_thresh": post["box_score_thresh"], "nms_thresh": post["box_nms_thresh"],
-                        "detections_per_img": post["box_detections_per_img"]}  # fmt: skip
-            return tvd.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=weights_backbone, num_classes=n, **ssd_post)
+            ssd_post = {
+                "score_thresh": post["box_score_thresh"],
+                "nms_thresh": post["box_nms_thresh"],
+                "detections_per_img": post["box_detections_per_img"],
+            }
+            return tvd.ssdlite320_mobilenet_v3_large(
+                weights=None, weights_backbone=weights_backbone, num_classes=n, **ssd_post
+            )
         build = getattr(tvd, arch)
         if weights:
             model = build(weights=weights, min_size=size, max_size=size, **post)  # COCO head, replaced below
             in_features = model.roi_heads.box_predictor.cls_score.in_features
             model.roi_heads.box_predictor = FastRCNNPredictor(in_features, n)
             return model
-        return build(weights=None, weights_backbone=weights_backbone, num_classes=n, min_size=size, max_size=size, **post)
+        return build(
+            weights=None, weights_backbone=weights_backbone, num_classes=n, min_size=size, max_size=size, **post
+        )
 
     def forward(self, images: Tensor | list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:
         images = list(images)
         if targets is not None:
             top = max((int(t["labels"].max()) for t in targets if len(t["labels"])), default=-1)
             if top >= self.num_classes:
-                raise LabError(f"a target has class {top} but num_classes={self.num_classes}; let the data fill num_classes")
+                raise LabError(
+                    f"a target has class {top} but num_classes={self.num_classes}; let the data fill num_classes"
+                )
             targets = [{"boxes": t["boxes"], "labels": t["labels"] + 1} for t in targets]  # 0 = background
         out = self.model(images, targets)
         if isinstance(out, (dict, OrderedDict)):
