@@ -29,6 +29,9 @@ class PredictionWriter(BasePredictionWriter):
     - ``images``: ``predictions.pt``, every key concatenated over batches with 4-d float images
       (in [0, 1]) stored as uint8 0..255, and ``predictions.png``, a grid of the first ``grid_n``
       images under ``prediction_grid_key``;
+    - ``boxes``: ``predictions.csv``, one row per detected box (image index, class id and name, score,
+      x1, y1, x2, y2), and ``predictions.png``, a grid of the first ``grid_n`` images under
+      ``prediction_grid_key`` (boxes drawn);
     - ``values``: ``predictions.csv``: row index, then ``pred_<name>`` (and ``target_<name>``,
       ``baseline_<name>`` where given) per output column named by ``target_names``;
     - ``tensors``: ``predictions.pt``, every key concatenated over batches as is;
@@ -59,6 +62,11 @@ class PredictionWriter(BasePredictionWriter):
             rank_zero_info(f"[dl-labs] wrote predictions: {', '.join(str(p) for p in paths)}")
         elif kind == "values":
             write_value_predictions(predictions, run_dir / f"predictions{suffix}.csv", list(pl_module.target_names))
+        elif kind == "boxes":
+            paths = write_box_predictions(
+                predictions, run_dir, suffix, list(pl_module.class_names), pl_module.prediction_grid_key, self.grid_n
+            )
+            rank_zero_info(f"[dl-labs] wrote predictions: {', '.join(str(p) for p in paths)}")
         elif kind == "tensors":
             path = run_dir / f"predictions{suffix}.pt"
             torch.save(concatenate(predictions), path)
@@ -66,7 +74,7 @@ class PredictionWriter(BasePredictionWriter):
         elif kind == "texts":
             write_text_predictions(predictions, run_dir / f"predictions{suffix}.tsv")
         else:
-            kinds = "'classes', 'images', 'values', 'tensors' or 'texts'"
+            kinds = "'classes', 'images', 'boxes', 'values', 'tensors' or 'texts'"
             raise LabError(f"{type(pl_module).__name__}.prediction_kind={kind!r}; use {kinds}")
 
 
@@ -143,3 +151,45 @@ def write_image_predictions(
     png = run_dir / f"predictions{suffix}.png"
     save_image_batch(out[key][:grid_n].float() / 255, png, ncols=8)
     return [pt, png]
+
+
+def write_box_predictions(
+    predictions: Sequence[dict[str, Tensor]],
+    run_dir: Path,
+    suffix: str,
+    names: list[str],
+    grid_key: str | None,
+    grid_n: int = 64,
+) -> list[Path]:
+    """``boxes`` / ``scores`` / ``labels`` (N x K, label -1 = none) -> ``predictions{suffix}.csv`` (one row
+    per box); the images under ``grid_key`` (if returned) -> ``predictions{suffix}.png``."""
+    rows = concatenate(predictions)
+    index = rows["index"].tolist() if "index" in rows else list(range(len(rows["labels"])))
+    path = run_dir / f"predictions{suffix}.csv"
+    n_boxes = 0
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "label", "label_name", "score", "x1", "y1", "x2", "y2"])
+        for i, image in enumerate(index):
+            for label, score, box in zip(
+                rows["labels"][i].tolist(), rows["scores"][i].tolist(), rows["boxes"][i].tolist()
+            ):
+                if label < 0:
+                    continue
+                n_boxes += 1
+                w.writerow(
+                    [
+                        image,
+                        label,
+                        names[label] if label < len(names) else label,
+                        f"{score:.4f}",
+                        *(f"{v:.1f}" for v in box),
+                    ]
+                )
+    rank_zero_info(f"[dl-labs] {n_boxes} boxes on {len(index)} images")
+    paths = [path]
+    if grid_key and grid_key in rows:
+        png = run_dir / f"predictions{suffix}.png"
+        save_image_batch(rows[grid_key][:grid_n].float(), png, ncols=8)
+        paths.append(png)
+    return paths

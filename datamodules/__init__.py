@@ -6,6 +6,7 @@ from labcore.lazy import lazy_index
 # member never loads the others' dependencies.
 _EXPORTS = {
     "CIFAR10DataModule": "datamodules.cifar10",
+    "DetectionDataModule": "datamodules.detection",
     "EqualChunks": "datamodules.samplers",
     "ImageFolderDataModule": "datamodules.image_folder",
     "LabDataModule": "datamodules.base",

@@ -151,7 +151,9 @@ class SegmentationFolderDataModule(LabDataModule):
     next ``val_fraction``, test the last ``test_fraction``, each one contiguous
     (``--data.init_args.split random`` for data whose files are unrelated). Training uses joint
     random crops, flips, 90-degree rotations and (with probability ``elastic_p``) elastic
-    deformation; validation and test see whole images, unaugmented. Images are standardised with
+    deformation, or, with ``augment``, an albumentations pipeline (named options or an ``A.save`` file,
+    see ``datamodules.albumentations_pipeline``) after the random crop; validation and test see whole
+    images, unaugmented. Images are standardised with
     the mean/std of the training images (the data state, kept in the checkpoint).
 
     Args:
@@ -160,6 +162,9 @@ class SegmentationFolderDataModule(LabDataModule):
         mask_threshold: mask pixels above it are foreground; ``invert_masks`` swaps the classes.
         split: ``ordered`` (default), ``random`` (seeded by ``split_seed``).
         repeats: passes over the training images per epoch.
+        augment: albumentations pipeline instead of the torchvision v2 flips / rot90 / elastic options:
+            comma-separated names (``hflip,vflip,rot90,elastic,grid``) or a YAML/JSON pipeline file
+            (e.g. ``configs/augment/unet_elastic.yaml``).
         from_checkpoint: take the data state from this checkpoint (cli.py fills it from ``--ckpt_path``).
     """
 
@@ -186,6 +191,7 @@ class SegmentationFolderDataModule(LabDataModule):
         batch_size: int = 4,
         eval_batch_size: int = 1,
         repeats: int = 1,
+        augment: str | None = None,
         num_workers: int = 0,
         from_checkpoint: str | None = None,
     ) -> None:
@@ -205,7 +211,15 @@ class SegmentationFolderDataModule(LabDataModule):
         )
         self.save_hyperparameters()
         self.image_size, self.channels, self.crop_size = image_size, channels, crop_size
-        self.transform = JointTransform(crop_size, flips, rot90, elastic_p)
+        self.transform: Any = JointTransform(crop_size, flips, rot90, elastic_p)
+        if augment:
+            import albumentations as A
+
+            from datamodules.albumentations_pipeline import AlbumentationsJoint
+
+            self.transform = AlbumentationsJoint(
+                augment, prepend=[A.RandomCrop(crop_size, crop_size)] if crop_size else []
+            )
         self.indices: dict[str, Tensor] = {}  # positions of each split's pairs in file order
 
     @property

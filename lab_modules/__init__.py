@@ -8,6 +8,7 @@ _EXPORTS = {
     "Classifier": "lab_modules.classifier",
     "CycleGAN": "lab_modules.cyclegan",
     "DenoisingAutoencoder": "lab_modules.autoencoder",
+    "Detector": "lab_modules.detector",
     "GAN": "lab_modules.gan",
     "LabTask": "lab_modules.task",
     "Regressor": "lab_modules.regressor",

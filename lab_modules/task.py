@@ -15,7 +15,7 @@ from torchmetrics import Metric
 
 from labcore.errors import LabError
 
-PredictionKind = Literal["classes", "images", "values", "tensors", "texts"]
+PredictionKind = Literal["classes", "images", "boxes", "values", "tensors", "texts"]
 AUTO = "auto"  # a monitor / mode that follows the task module's declaration
 
 
@@ -44,6 +44,9 @@ class LabTask(L.LightningModule):
       ``label`` -> ``predictions.csv`` with names from ``class_names``;
     - ``images``: image tensors N x C x H x W in [0, 1] (and any other tensors) ->
       ``predictions.pt`` (images as uint8) and ``predictions.png``, a grid of ``prediction_grid_key``;
+    - ``boxes``: ``boxes`` (N x K x 4), ``scores`` (N x K), ``labels`` (N x K, -1 = no detection) and
+      optionally ``index`` (N) and ``drawn`` (N x 3 x H x W in [0, 1]) -> ``predictions.csv`` (one row per
+      box, names from ``class_names``) and ``predictions.png``, a grid of ``prediction_grid_key``;
     - ``values``: ``pred`` (N x out, real units) and, where present, ``target`` and ``baseline`` (same
       shape) -> ``predictions.csv``, one row per example, columns named from ``target_names``;
     - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict);

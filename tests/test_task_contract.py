@@ -25,7 +25,17 @@ from lab_modules import GAN, Classifier, LabTask
 from lab_modules.nets import MLP, MLPDiscriminator, MLPGenerator
 from tests.helpers import ROOT
 
-TASKS = ["Classifier", "CycleGAN", "DenoisingAutoencoder", "GAN", "Regressor", "Segmenter", "VAE"]
+TASKS = [
+    "Classifier",
+    "CycleGAN",
+    "DenoisingAutoencoder",
+    "Detector",
+    "GAN",
+    "Regressor",
+    "Segmenter",
+    "Seq2Seq",
+    "VAE",
+]
 
 
 def test_every_task_follows_the_contract():
@@ -33,8 +43,8 @@ def test_every_task_follows_the_contract():
         cls = getattr(lab_modules, name)
         assert issubclass(cls, LabTask), name
         assert not hasattr(cls, "write_predictions"), f"{name}: the PredictionWriter writes every kind"
-        assert cls.prediction_kind in ("classes", "images", "values", "tensors")
-        assert cls.prediction_kind in ("classes", "values") or cls.prediction_grid_key is not None, name
+        assert cls.prediction_kind in ("classes", "images", "boxes", "values", "tensors", "texts")
+        assert cls.prediction_kind in ("classes", "values", "texts") or cls.prediction_grid_key is not None, name
     gan = GAN(MLPGenerator(latent_dim=4, hidden=[8]), MLPDiscriminator(hidden=[8]), fid=True)
     assert (gan.monitor, gan.monitor_mode) == ("val/fid_mnist", "min")
     assert GAN(MLPGenerator(latent_dim=4, hidden=[8]), MLPDiscriminator(hidden=[8]), fid=False).monitor is None

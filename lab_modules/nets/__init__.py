@@ -31,6 +31,7 @@ _EXPORTS = {
     "SmallCNN": "lab_modules.nets.cnn",
     "TabularMLP": "lab_modules.nets.tabular_mlp",
     "TransferResNet18": "lab_modules.nets.transfer",
+    "TorchvisionDetector": "lab_modules.nets.detection",
     "TransformerTextClassifier": "lab_modules.nets.transformer_text",
     "UNet": "lab_modules.nets.unet",
     "VGG16": "lab_modules.nets.vgg",

@@ -1,0 +1,101 @@
+"""COCO mAP: hand-made cases, the report's invalid "mAP", and torchmetrics where its backend is installed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lab_modules.detection_map import BoxMAP, make_map_metric
+from labcore.errors import LabError
+
+
+def pred(boxes, scores, labels):
+    return {
+        "boxes": torch.tensor(boxes, dtype=torch.float32),
+        "scores": torch.tensor(scores),
+        "labels": torch.tensor(labels),
+    }
+
+
+def gt(boxes, labels):
+    return {"boxes": torch.tensor(boxes, dtype=torch.float32), "labels": torch.tensor(labels)}
+
+
+def compute(preds, targets):
+    m = BoxMAP()
+    m.update(preds, targets)
+    return m.compute()
+
+
+def test_perfect_prediction_gives_one():
+    t = [gt([[0, 0, 10, 10], [20, 20, 40, 50]], [1, 2]), gt([[5, 5, 15, 25]], [1])]
+    p = [pred([[0, 0, 10, 10], [20, 20, 40, 50]], [0.9, 0.8], [1, 2]), pred([[5, 5, 15, 25]], [0.7], [1])]
+    r = compute(p, t)
+    assert r["map"] == 1.0 and r["map_50"] == 1.0 and r["map_75"] == 1.0
+    assert r["map_per_class"].tolist() == [1.0, 1.0]
+
+
+def test_shifted_box_scores_less():
+    # IoU of [1,0,11,10] with [0,0,10,10] = 90/110 = 0.818: a match at IoU .50 ... .80 (7 of 10 thresholds)
+    r = compute([pred([[1, 0, 11, 10]], [0.9], [1])], [gt([[0, 0, 10, 10]], [1])])
+    assert r["map_50"] == 1.0 and r["map_75"] == 1.0
+    assert r["map"].item() == pytest.approx(0.7)
+
+
+def test_wrong_class_and_scores_count():
+    t = [gt([[0, 0, 10, 10]], [1])]
+    assert compute([pred([[0, 0, 10, 10]], [0.9], [2])], t)["map"] == 0.0  # right box, wrong class
+    # a false positive ranked above the true one: precision 1/2 at recall 1 -> AP 0.5
+    two = [pred([[50, 50, 60, 60], [0, 0, 10, 10]], [0.9, 0.8], [1, 1])]
+    assert compute(two, t)["map_50"].item() == pytest.approx(0.5)
+    # ranked below it, the same two boxes cost nothing: scores matter
+    two = [pred([[50, 50, 60, 60], [0, 0, 10, 10]], [0.7, 0.8], [1, 1])]
+    assert compute(two, t)["map_50"].item() == pytest.approx(1.0)
+
+
+def test_duplicates_cannot_push_map_above_one():
+    # the report's "mAP 1.1151" counted matched boxes per ground-truth box: duplicates made it exceed 1
+    t = [gt([[0, 0, 10, 10]], [1])]
+    dup = [pred([[0, 0, 10, 10], [0, 0, 10, 11], [1, 0, 10, 10]], [0.9, 0.8, 0.7], [1, 1, 1])]
+    report_style = sum(1 for _ in dup[0]["boxes"]) / len(t[0]["boxes"])  # 3 "matches" per box
+    r = compute(dup, t)
+    assert report_style > 1 and 0.0 <= r["map"] <= 1.0 and r["map_50"] == 1.0
+
+
+def test_matches_torchmetrics_on_random_cases():
+    pytest.importorskip("pycocotools")  # torchmetrics' COCO backend; not installed on every machine
+    from torchmetrics.detection import MeanAveragePrecision
+
+    g = torch.Generator().manual_seed(0)
+    preds, targets = [], []
+    for _ in range(12):
+        n = int(torch.randint(1, 5, (), generator=g))
+        xy = torch.rand(n, 2, generator=g) * 80
+        boxes = torch.cat([xy, xy + 5 + torch.rand(n, 2, generator=g) * 30], 1)
+        labels = torch.randint(0, 3, (n,), generator=g)
+        targets.append({"boxes": boxes, "labels": labels})
+        jitter = boxes + torch.randn(n, 4, generator=g) * 3
+        extra = torch.cat([xy + 40, xy + 60], 1)
+        preds.append(
+            {
+                "boxes": torch.cat([jitter, extra]),
+                "scores": torch.rand(2 * n, generator=g),
+                "labels": torch.cat([labels, torch.randint(0, 3, (n,), generator=g)]),
+            }
+        )
+    ours = compute(preds, targets)
+    ref = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True)
+    ref.update(preds, targets)
+    theirs = ref.compute()
+    for key in ("map", "map_50", "map_75"):
+        assert ours[key].item() == pytest.approx(theirs[key].item(), abs=1e-4), key
+    assert torch.allclose(ours["map_per_class"], theirs["map_per_class"].float(), atol=1e-4)
+
+
+def test_backend_choice(monkeypatch):
+    monkeypatch.setattr("lab_modules.detection_map.coco_backend_available", lambda name: False)
+    assert isinstance(make_map_metric("auto"), BoxMAP)
+    with pytest.raises(LabError, match="not installed"):
+        make_map_metric("pycocotools")
+    with pytest.raises(LabError, match="map_backend"):
+        make_map_metric("coco")
