@@ -355,7 +355,7 @@ def test_trec_test_is_the_official_file_and_validation_comes_from_train():
 
 # The same on a TREC folder of your own, where the files share nothing: validation and test are disjoint.
 def test_trec_folder_validation_and_test_are_disjoint(tmp_path):
-    train = [f"HUM:ind Who wrote book number {i} ?" for i in range(40)]
+    train = [f"{('HUM:ind', 'NUM:count')[i % 2]} Who wrote book number {i} ?" for i in range(40)]  # two classes
     test = [f"NUM:date When was event {i} ?" for i in range(6)]
     (tmp_path / "train_5500.label").write_text("\n".join(train) + "\n")
     (tmp_path / "TREC_10.label").write_text("\n".join(test) + "\n")
