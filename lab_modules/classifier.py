@@ -129,7 +129,9 @@ class Classifier(LabTask):
         # No input validation on the training side (it costs a small net ~5% of its step): preds
         # and targets come from this module; val/test keep it.
         self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
-        self.train_loss = MeanMetric(nan_strategy="disable")  # a NaN loss must show, not be dropped
+        # A NaN loss must show, not be dropped ("replaced" by NaN); "disable" would keep it too, but torchmetrics 1.9
+        # then ignores the batch-size weights and a short last batch counts as much as a full one.
+        self.train_loss = MeanMetric(nan_strategy=float("nan"))
         self.val_metrics = metrics("val")
         self.test_metrics = metrics("test")
         # Read by the confusion-matrix callback at the end of each val/test epoch.
