@@ -13,6 +13,7 @@ _EXPORTS = {
     "LabTask": "lab_modules.task",
     "Regressor": "lab_modules.regressor",
     "Segmenter": "lab_modules.segmenter",
+    "Seq2Seq": "lab_modules.seq2seq",
     "VAE": "lab_modules.vae",
 }
 

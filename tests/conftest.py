@@ -14,7 +14,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+# Under pytest-xdist (`-n 2`, one worker per core) each worker keeps to one thread: two threads per worker
+# would oversubscribe the cores, and torch's spinning threads slow small steps down by orders of magnitude.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture(autouse=True)
