@@ -114,14 +114,16 @@ class TranslationSamples(Callback):
         ]
 
     def write(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        folder = run_dir(trainer) / "figures"  # trainer.log_dir is a collective: every rank asks
+        # every rank draws (the same rows) and calls log_figure: trainer.log_dir is a collective under DDP
+        folder = run_dir(trainer) / "figures"
         rows = self.rows(trainer, pl_module, stage)
-        if not rows or not trainer.is_global_zero:
+        if not rows:
             return
-        folder.mkdir(parents=True, exist_ok=True)
-        head = "| source | reference | greedy | beam |\n|---|---|---|---|\n"
-        body = "".join("| " + " | ".join(c.replace("|", "/") for c in r) + " |\n" for r in rows)
-        (folder / f"{stage}_samples_epoch{trainer.current_epoch:03d}.md").write_text(head + body, encoding="utf-8")
+        if trainer.is_global_zero:
+            folder.mkdir(parents=True, exist_ok=True)
+            head = "| source | reference | greedy | beam |\n|---|---|---|---|\n"
+            body = "".join("| " + " | ".join(c.replace("|", "/") for c in r) + " |\n" for r in rows)
+            (folder / f"{stage}_samples_epoch{trainer.current_epoch:03d}.md").write_text(head + body, encoding="utf-8")
         fig, ax = plt.subplots(figsize=(14, 0.45 * len(rows) + 1))
         ax.axis("off")
         table = ax.table(
