@@ -112,7 +112,9 @@ class TransformerSeq2Seq(Seq2SeqNet):
 
     def encode(self, src_ids: Tensor, src_mask: Tensor) -> State:
         src_pad = ~src_mask.bool()
-        memory = self.transformer.encoder(self.dropout(self.positions(self.src_embedding(src_ids))), src_key_padding_mask=src_pad)
+        memory = self.transformer.encoder(
+            self.dropout(self.positions(self.src_embedding(src_ids))), src_key_padding_mask=src_pad
+        )
         return {"memory": memory, "src_pad": src_pad, "prefix": src_ids.new_zeros(src_ids.shape[0], 0)}
 
     def _decode(self, tgt_in: Tensor, memory: Tensor, src_pad: Tensor, tgt_pad: Tensor | None) -> Tensor:
