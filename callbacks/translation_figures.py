@@ -58,8 +58,10 @@ class TranslationAttention(Callback):
             return []
         paths = []
         for i, (seq, w) in enumerate(zip(seqs, attn)):
+            what = ""
             if w.dim() == 3:  # heads x T x S
                 w = w.mean(0) if self.head is None else w[self.head]
+                what = " (mean over heads)" if self.head is None else f" (head {self.head})"
             n = int(src_mask[i].sum())
             w = w[:, :n].numpy()
             xs = _readable(dm.source_tokens(src_ids[i, :n].tolist()))
@@ -72,9 +74,8 @@ class TranslationAttention(Callback):
             ax.set_yticks(range(len(ys)), ys, fontsize=8)
             ax.set_xlabel("source token")
             ax.set_ylabel("output token")
-            what = "mean over heads" if self.head is None else f"head {self.head}"
             ax.set_title(
-                f"{stage} attention ({what}), epoch {trainer.current_epoch}\n{pairs[0][i][:60]}\n"
+                f"{stage} attention{what}, epoch {trainer.current_epoch}\n{pairs[0][i][:60]}\n"
                 f"-> {pl_module.to_text(seq)[:60]}",
                 fontsize=8,
             )
