@@ -52,7 +52,12 @@ def run(name: str, args: argparse.Namespace, out: Path) -> dict:
         cmd += QUICK
     # one intra-op thread by default: on a CPU shared with other jobs, torch's default threads spin and one
     # training step of these small recurrent nets became ~50x slower (measured: 7.1 s vs 0.14 s)
-    env = {**os.environ, "DL_LABS_RUN_VERSION": "", "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    env = {
+        **os.environ,
+        "DL_LABS_RUN_VERSION": "",
+        "OMP_NUM_THREADS": str(args.threads),
+        "MKL_NUM_THREADS": str(args.threads),
+    }
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -75,7 +80,8 @@ def table(rows: list[dict]) -> str:
         return f"{v:.2f}" if isinstance(v, (int, float)) else "-"
 
     return head + "".join(
-        f"| {r['name']} | {f(r, 'test/bleu')} | {f(r, 'test/bleu_beam')} | {f(r, 'test/chrf')} | {f(r, 'test/chrf_beam')} "
+        f"| {r['name']} | {f(r, 'test/bleu')} | {f(r, 'test/bleu_beam')} | {f(r, 'test/chrf')} "
+        f"| {f(r, 'test/chrf_beam')} "
         f"| {f(r, 'test/ppl')} | {r.get('epochs', '-')} | {r['wall_s']:.0f} | {r['reported']} |\n"
         for r in rows
     )

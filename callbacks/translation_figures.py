@@ -58,8 +58,10 @@ class TranslationAttention(Callback):
             return []
         paths = []
         for i, (seq, w) in enumerate(zip(seqs, attn)):
+            what = ""
             if w.dim() == 3:  # heads x T x S
                 w = w.mean(0) if self.head is None else w[self.head]
+                what = " (mean over heads)" if self.head is None else f" (head {self.head})"
             n = int(src_mask[i].sum())
             w = w[:, :n].numpy()
             xs = _readable(dm.source_tokens(src_ids[i, :n].tolist()))
@@ -72,9 +74,8 @@ class TranslationAttention(Callback):
             ax.set_yticks(range(len(ys)), ys, fontsize=8)
             ax.set_xlabel("source token")
             ax.set_ylabel("output token")
-            what = "mean over heads" if self.head is None else f"head {self.head}"
             ax.set_title(
-                f"{stage} attention ({what}), epoch {trainer.current_epoch}\n{pairs[0][i][:60]}\n"
+                f"{stage} attention{what}, epoch {trainer.current_epoch}\n{pairs[0][i][:60]}\n"
                 f"-> {pl_module.to_text(seq)[:60]}",
                 fontsize=8,
             )
@@ -114,14 +115,16 @@ class TranslationSamples(Callback):
         ]
 
     def write(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        folder = run_dir(trainer) / "figures"  # trainer.log_dir is a collective: every rank asks
+        # every rank draws (the same rows) and calls log_figure: trainer.log_dir is a collective under DDP
+        folder = run_dir(trainer) / "figures"
         rows = self.rows(trainer, pl_module, stage)
-        if not rows or not trainer.is_global_zero:
+        if not rows:
             return
-        folder.mkdir(parents=True, exist_ok=True)
-        head = "| source | reference | greedy | beam |\n|---|---|---|---|\n"
-        body = "".join("| " + " | ".join(c.replace("|", "/") for c in r) + " |\n" for r in rows)
-        (folder / f"{stage}_samples_epoch{trainer.current_epoch:03d}.md").write_text(head + body, encoding="utf-8")
+        if trainer.is_global_zero:
+            folder.mkdir(parents=True, exist_ok=True)
+            head = "| source | reference | greedy | beam |\n|---|---|---|---|\n"
+            body = "".join("| " + " | ".join(c.replace("|", "/") for c in r) + " |\n" for r in rows)
+            (folder / f"{stage}_samples_epoch{trainer.current_epoch:03d}.md").write_text(head + body, encoding="utf-8")
         fig, ax = plt.subplots(figsize=(14, 0.45 * len(rows) + 1))
         ax.axis("off")
         table = ax.table(

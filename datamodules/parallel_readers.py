@@ -50,7 +50,11 @@ def read_table(path: Path) -> Pairs:
     """A TSV / CSV of pairs: the first two columns (a third, e.g. Tatoeba's attribution, is ignored)."""
     text = _read_text(path)
     delimiter = "," if _stem(path).endswith(".csv") else "\t"
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE))
+    rows = list(
+        csv.reader(
+            io.StringIO(text), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
+        )
+    )
     firsts, seconds, bad = [], [], 0
     for row in rows:
         if not row or not any(c.strip() for c in row):

@@ -132,7 +132,9 @@ class TranslationDataModule(LabDataModule):
     def _download(self) -> Path:
         hub_id = self.hp.hub_id or HUB.get(self._dataset)
         if hub_id is None:
-            raise DataSourceError(f"{self.name}: no hub download; pass --data.init_args.hub_id ID, or {self.how_to_get}")
+            raise DataSourceError(
+                f"{self.name}: no hub download; pass --data.init_args.hub_id ID, or {self.how_to_get}"
+            )
         self._hub = read_parallel_hub(hub_id, self.hp.src_lang, self.hp.tgt_lang, self.data_dir / "hf")
         return self.data_dir / "hf"
 

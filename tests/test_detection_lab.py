@@ -136,3 +136,14 @@ def test_validation_map_comes_from_the_validation_batches():
     det.validation_step(b, 0)
     det.on_validation_epoch_end()
     assert logged["val/map"] == 1.0 and logged["val/map_50"] == 1.0 and logged["val/ap/7"] == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["fasterrcnn_mobilenet_v3_large_320_fpn", "ssdlite320_mobilenet_v3_large"])
+def test_torchvision_architectures_build_offline_and_train(architecture):
+    # the documented alternatives: built without weights (offline), one loss evaluation each
+    torch.manual_seed(0)
+    net = TorchvisionDetector(num_classes=10, architecture=architecture, image_size=128)
+    b = batch(2)  # SSDlite's last BatchNorm sees 1 x 1 maps: it needs two images
+    losses = net(torch.rand(2, 3, 128, 128), unpad(b))
+    assert all(torch.isfinite(v) for v in losses.values()) and len(losses) >= 2

@@ -99,3 +99,52 @@ def test_backend_choice(monkeypatch):
         make_map_metric("pycocotools")
     with pytest.raises(LabError, match="map_backend"):
         make_map_metric("coco")
+
+
+def _cases():
+    g = torch.Generator().manual_seed(1)
+    preds, targets = [], []
+    for i in range(6):
+        xy = torch.rand(2, 2, generator=g) * 50
+        boxes = torch.cat([xy, xy + 10 + torch.rand(2, 2, generator=g) * 20], 1)
+        targets.append({"boxes": boxes, "labels": torch.tensor([i % 3, (i + 1) % 3])})
+        det = boxes + torch.randn(2, 4, generator=g) * 2
+        preds.append({"boxes": det, "scores": torch.rand(2, generator=g), "labels": torch.tensor([i % 3, 0])})
+    return preds, targets
+
+
+def _rank(rank: int, world: int, port: int, queue) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    preds, targets = _cases()
+    m = BoxMAP()
+    m.update(preds[rank::world], targets[rank::world])  # each rank sees half of the images
+    r = m.compute()
+    queue.put((rank, {k: r[k].item() for k in ("map", "map_50", "map_75")}))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_boxmap_synchronises_over_two_processes():
+    # the torch fallback is what runs where no COCO backend is installed, under DDP too: the two ranks'
+    # images together must give the single-process result (image ids unique across ranks)
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_rank, args=(r, 2, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get(timeout=300) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    single = compute(*_cases())
+    for rank in (0, 1):
+        for key in ("map", "map_50", "map_75"):
+            assert results[rank][key] == pytest.approx(single[key].item(), abs=1e-6), (rank, key)

@@ -15,11 +15,12 @@ pytestmark = pytest.mark.slow  # end-to-end runs
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    # small step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them ~50x slower
+    # step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them ~50x slower
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
 
 RNN = str(ROOT / "configs/labs/seq2seq/translation_rnn.yaml")
 TRANSFORMER = str(ROOT / "configs/labs/seq2seq/translation_transformer.yaml")

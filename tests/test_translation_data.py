@@ -13,12 +13,23 @@ from datamodules.translation import TranslationDataModule
 from labcore.errors import DataSourceError, LabError
 
 EN = ["the cat sleeps.", "the dog runs!", "a bird sings.", "the cat runs.", "a dog sleeps!", "the bird runs."]
-DE = ["die katze schläft.", "der hund rennt!", "ein vogel singt.", "die katze rennt.", "ein hund schläft!", "der vogel rennt."]
+DE = [
+    "die katze schläft.",
+    "der hund rennt!",
+    "ein vogel singt.",
+    "die katze rennt.",
+    "ein hund schläft!",
+    "der vogel rennt.",
+]
 
 
 def _aligned(tmp_path, val_name="dev", gz=False):
     """A Multi30k-like folder: train/dev/test .en/.de, optionally gzipped."""
-    parts = {"train": (EN * 3, DE * 3), val_name: (EN[:2], DE[:2]), "test": (["the cat swims."], ["die katze schwimmt."])}
+    parts = {
+        "train": (EN * 3, DE * 3),
+        val_name: (EN[:2], DE[:2]),
+        "test": (["the cat swims."], ["die katze schwimmt."]),
+    }
     for split, (en, de) in parts.items():
         for lang, lines in (("en", en), ("de", de)):
             data = ("\n".join(lines) + "\n").encode("utf-8")
@@ -63,7 +74,15 @@ def test_misaligned_files_are_one_line_errors(tmp_path):
 def test_table_direction_and_gz(tmp_path):
     p = tmp_path / "pairs.txt.gz"
     p.write_bytes(gzip.compress("".join(f"{e}\t{d}\tCC-BY attribution\n" for e, d in zip(EN * 5, DE * 5)).encode()))
-    dm = _dm(dataset="custom", path=str(p), columns=["en", "de"], src_lang="de", tgt_lang="en", test_fraction=0.2, val_fraction=0.2)
+    dm = _dm(
+        dataset="custom",
+        path=str(p),
+        columns=["en", "de"],
+        src_lang="de",
+        tgt_lang="en",
+        test_fraction=0.2,
+        val_fraction=0.2,
+    )
     dm.setup("fit")
     src, tgt = dm.texts("train")
     assert set(src) <= set(DE) and all(dict(zip(DE, EN))[s] == t for s, t in zip(src, tgt))
@@ -123,7 +142,9 @@ def test_punctuation_split_off_and_detokenisation_exact():
 
 
 def test_bpe_trained_on_train_only_and_length_filter(tmp_path):
-    dm = _dm(dataset="custom", path=str(_aligned(tmp_path)), src_lang="en", tgt_lang="de", tokenizer="bpe", vocab_size=80)
+    dm = _dm(
+        dataset="custom", path=str(_aligned(tmp_path)), src_lang="en", tgt_lang="de", tokenizer="bpe", vocab_size=80
+    )
     dm.setup("fit")
     assert dm.encoders()[1].kind == "bpe" and dm.model_info()["tgt_vocab_size"] <= 80
     short = _dm(dataset="custom", path=str(_aligned(tmp_path)), src_lang="en", tgt_lang="de", max_length=5)
@@ -137,7 +158,9 @@ def test_tokenizers_travel_with_the_state(tmp_path):
     dm.setup("fit")
     ckpt = tmp_path / "x.ckpt"
     torch.save({"TranslationDataModule": dm.state_dict()}, ckpt)
-    restored = _dm(dataset="custom", path=str(tmp_path / "nowhere"), from_checkpoint=str(ckpt), predict_texts=["The cat."])
+    restored = _dm(
+        dataset="custom", path=str(tmp_path / "nowhere"), from_checkpoint=str(ckpt), predict_texts=["The cat."]
+    )
     assert restored.model_info() == dm.model_info()  # no data read: the path does not exist
     restored.setup("predict")
     batch = next(iter(restored.predict_dataloader()))

@@ -19,6 +19,7 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 SYMBOLS = 8  # ids 4..11; 0-3 are <pad> <unk> <bos> <eos>
 
 

@@ -14,9 +14,10 @@ from lab_modules.seq2seq_decoding import beam_search, greedy_decode, length_caps
 from lab_modules.seq2seq_metrics import CorpusBLEU, CorpusChrF, ids_to_text
 from labcore.errors import LabError
 
+
 @pytest.fixture(autouse=True)
 def one_thread():
-    # small step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them ~50x slower
+    # step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them ~50x slower
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -26,9 +27,13 @@ def one_thread():
 V_SRC, V_TGT = 23, 29
 NETS = {
     "rnn": lambda: RNNSeq2Seq(V_SRC, V_TGT, embedding_dim=16, hidden_size=24),
-    "rnn_additive_bi": lambda: RNNSeq2Seq(V_SRC, V_TGT, embedding_dim=16, hidden_size=24, attention="additive", bidirectional=True, num_layers=2),
+    "rnn_additive_bi": lambda: RNNSeq2Seq(
+        V_SRC, V_TGT, embedding_dim=16, hidden_size=24, attention="additive", bidirectional=True, num_layers=2
+    ),
     "rnn_dot": lambda: RNNSeq2Seq(V_SRC, V_TGT, embedding_dim=16, hidden_size=24, attention="dot"),
-    "transformer": lambda: TransformerSeq2Seq(V_SRC, V_TGT, d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64),
+    "transformer": lambda: TransformerSeq2Seq(
+        V_SRC, V_TGT, d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64
+    ),
 }
 
 
@@ -135,7 +140,19 @@ def test_teacher_forcing_ratio_feeds_own_predictions():
     assert not torch.allclose(full[:, 1:], free[:, 1:])
 
 
-VOCAB = ["<pad>", "<unk>", "<bos>", "<eos>", "\u2581the", "\u2581cat", "\u2581sat", ".", "\u2581on", "\u2581mat", "\u2581a"]
+VOCAB = [
+    "<pad>",
+    "<unk>",
+    "<bos>",
+    "<eos>",
+    "\u2581the",
+    "\u2581cat",
+    "\u2581sat",
+    ".",
+    "\u2581on",
+    "\u2581mat",
+    "\u2581a",
+]
 
 
 def test_bleu_equals_sacrebleu_with_specials_stripped():
@@ -175,7 +192,9 @@ def test_references_are_held_out_sentences_long_enough_for_4gram_bleu():
 
 
 def test_task_translates_and_strips_specials():
-    task = Seq2Seq(_net("rnn_dot"), target_vocab=[f"\u2581w{i}" if i > 3 else VOCAB[i] for i in range(V_TGT)], beam_width=3)
+    task = Seq2Seq(
+        _net("rnn_dot"), target_vocab=[f"\u2581w{i}" if i > 3 else VOCAB[i] for i in range(V_TGT)], beam_width=3
+    )
     src, mask = _batch([4, 6])
     for beam in (False, True):
         seqs, _ = task.translate(src, mask, beam=beam)
