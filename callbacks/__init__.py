@@ -24,6 +24,8 @@ _EXPORTS = {
     "PredictionWriter": "callbacks.prediction_writer",
     "SampleGrid": "callbacks.sample_grid",
     "TaskEarlyStopping": "callbacks.early_stopping",
+    "TranslationAttention": "callbacks.translation_figures",
+    "TranslationSamples": "callbacks.translation_figures",
     "WeightImages": "callbacks.weight_images",
 }
 

@@ -16,6 +16,7 @@ _EXPORTS = {
     "TabularDataModule": "datamodules.tabular",
     "TextClassificationDataModule": "datamodules.text_classification",
     "TimeSeriesDataModule": "datamodules.timeseries",
+    "TranslationDataModule": "datamodules.translation",
     "UnpairedImageDataModule": "datamodules.unpaired",
 }
 
