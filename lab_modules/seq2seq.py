@@ -54,7 +54,9 @@ class Seq2Seq(LabTask):
         bos_index: int = 2,
         eos_index: int = 3,
         unk_index: int = 1,
-        target_vocab: list[str] | None = None,
+        # list[str]; typed Any because the config parser would otherwise type-check each of its thousands
+        # of tokens on every parse and validation (minutes per CLI call on the full Tatoeba vocabulary).
+        target_vocab: Any = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "epoch",
