@@ -21,11 +21,11 @@ demo: venv
 	$(OFFLINE) $(PY) cli.py fit --config configs/labs/vision/mnist_mlp.yaml --test_after_fit true
 
 test: venv lint
-	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider tests
+	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider -n 2 tests
 
 test-fast: venv
 	$(VENV)/bin/lint-imports
-	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider -n 2 -m "not slow" tests
 
 lint: venv
 	$(VENV)/bin/lint-imports
