@@ -26,18 +26,9 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[activation]
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = in_features
-        for h in hidden:
-            layers.append(nn.Linear(width, h))
-            if batchnorm:
-                layers.append(nn.BatchNorm1d(h))
-            layers.append(act())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = h
-        layers.append(nn.Linear(width, num_classes))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(
+            nn.Flatten(), *dense_layers(in_features, hidden, num_classes, act, batchnorm, dropout)
+        )
         if init != "default":
             for m in self.modules():
                 if isinstance(m, nn.Linear):
@@ -56,3 +47,21 @@ class MLP(nn.Module):
     @property
     def first_layer(self) -> nn.Linear:
         return self.layers[1]  # layers[0] is Flatten
+
+
+def dense_layers(
+    in_features: int, hidden: list[int], out_features: int, act: type[nn.Module], batchnorm: bool, dropout: float
+) -> list[nn.Module]:
+    """Linear [-> BatchNorm] -> activation [-> Dropout] per hidden width, then the output Linear."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden:
+        layers.append(nn.Linear(width, h))
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(act())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, out_features))
+    return layers

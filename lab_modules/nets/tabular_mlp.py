@@ -6,6 +6,8 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from lab_modules.nets.mlp import dense_layers
+
 
 class TabularMLP(nn.Module):
     """``in_features -> hidden[0] -> ... -> out_features``; ``hidden: []`` is the linear model ``Linear(in, out)``.
@@ -26,18 +28,7 @@ class TabularMLP(nn.Module):
     ) -> None:
         super().__init__()
         act = {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]
-        layers: list[nn.Module] = []
-        width = in_features
-        for h in hidden:
-            layers.append(nn.Linear(width, h))
-            if batchnorm:
-                layers.append(nn.BatchNorm1d(h))
-            layers.append(act())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = h
-        layers.append(nn.Linear(width, out_features))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*dense_layers(in_features, hidden, out_features, act, batchnorm, dropout))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
