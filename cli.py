@@ -38,7 +38,7 @@ from commands.run_guard import RunStarted, discard_unstarted_run
 from datamodules.base import LabDataModule
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
-from labcore import log
+from labcore import hook_dispatch, log
 from labcore.console import route_output
 from labcore.errors import LabError
 from labcore.launch import launch_version
@@ -55,6 +55,7 @@ class LabCLI(LightningCLI):
     ``--test_after_fit``. Everything else is plain LightningCLI, reached through its public hooks."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        hook_dispatch.install()  # callback hooks without the inherited no-op calls (labcore/hook_dispatch.py)
         defaults = {"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False}
         if kwargs.get("run", True):
             kwargs.setdefault(

@@ -8,10 +8,11 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import CatMetric, MeanMetric, MetricCollection
+from torchmetrics import CatMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from lab_modules.binary_metrics import choose_threshold, parse_threshold, threshold_metrics
+from lab_modules.epoch_sums import EpochSums
 from lab_modules.optim import build_optimizers
 from lab_modules.task import LabTask
 from labcore.checkpoints import load_net_weights
@@ -125,13 +126,10 @@ class Classifier(LabTask):
                 prefix=f"{stage}/",
             )
 
-        # Training accuracy only: macro F1 on training batches teaches nothing and costs every step.
-        # No input validation on the training side (it costs a small net ~5% of its step): preds
-        # and targets come from this module; val/test keep it.
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
-        # A NaN loss must show, not be dropped ("replaced" by NaN); "disable" would keep it too, but torchmetrics 1.9
-        # then ignores the batch-size weights and a short last batch counts as much as a full one.
-        self.train_loss = MeanMetric(nan_strategy=float("nan"))
+        # Training loss and accuracy only (macro F1 on training batches teaches nothing and costs every step),
+        # as running sums: one add per step instead of two metric updates. The loss mean is weighted by batch
+        # size, and a NaN loss shows as NaN.
+        self.train_sums = EpochSums(["loss", "correct", "count"])
         self.val_metrics = metrics("val")
         self.test_metrics = metrics("test")
         # Read by the confusion-matrix callback at the end of each val/test epoch.
@@ -153,11 +151,10 @@ class Classifier(LabTask):
             self.scores[stage].update(self.probabilities(logits.detach())[:, 1])
             self.score_targets[stage].update(target)
         if stage == "train":
-            self.train_acc.update(preds, target)
+            self.accumulate_train(loss, preds, target)
             # Each self.log() costs Lightning ~0.3 ms of bookkeeping, a tenth of a small net's step:
-            # the epoch mean is kept here and the step value is logged only when the loggers write.
-            self.train_loss.update(loss.detach(), weight=target.shape[0])
-            if self._loggers_write_this_step():
+            # the epoch means are kept here and the step value is logged only when the loggers write.
+            if self.loggers_write_this_step():
                 self.log(
                     "train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0]
                 )
@@ -169,17 +166,16 @@ class Classifier(LabTask):
             self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True)
         return loss, preds, target
 
-    def _loggers_write_this_step(self) -> bool:
-        """Whether Lightning writes this training step's logged values. Its test (``should_update_logs``)
-        runs after the step with the step count before it is incremented: ``(step + 1) % N == 0``, or
-        any step once the run is stopping; ``fast_dev_run`` writes every step, ``N = 0`` none."""
-        trainer = self.trainer
-        n = trainer.log_every_n_steps
-        if trainer.fast_dev_run:
-            return True
-        if not n:
-            return False
-        return (self.global_step + 1) % n == 0 or trainer.should_stop
+    def accumulate_train(self, loss: Tensor, preds: Tensor, target: Tensor) -> None:
+        """Add one training batch to the epoch's loss and accuracy sums."""
+        n = target.shape[0]
+        loss = loss.detach().float()
+        self.train_sums.update(torch.stack([loss * n, (preds == target).sum().float(), loss.new_tensor(float(n))]))
+
+    def train_means(self) -> dict[str, Tensor]:
+        """The epoch's ``train/loss`` (batch-size weighted) and ``train/acc`` so far, over every rank."""
+        sums = self.train_sums.compute()
+        return {"train/loss": sums["loss"] / sums["count"], "train/acc": sums["correct"] / sums["count"]}
 
     def _loss_and_preds(self, logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         if not self.binary:
@@ -243,9 +239,8 @@ class Classifier(LabTask):
         return {"val": self.val_confmat, "test": self.test_confmat}.get(stage)
 
     def on_train_epoch_end(self) -> None:
-        self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()}, prog_bar=True)
-        self.train_loss.reset()
-        self.train_acc.reset()
+        self.log_dict(self.train_means(), prog_bar=True)
+        self.train_sums.reset()
 
     def on_validation_epoch_start(self) -> None:
         self.val_confmat.reset()

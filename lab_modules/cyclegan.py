@@ -13,6 +13,7 @@ from torchmetrics.image import PeakSignalNoiseRatio
 
 from lab_modules.image_pool import ImagePool
 from lab_modules.nets.cyclegan import normal_init
+from lab_modules.optim import make_optimizer
 from lab_modules.task import LabTask
 
 
@@ -190,8 +191,8 @@ class CycleGAN(LabTask):
         return out
 
     def configure_optimizers(self) -> Any:
-        opt_g = self.optimizer_g(list(self.g_ab.parameters()) + list(self.g_ba.parameters()))
-        opt_d = self.optimizer_d(list(self.d_a.parameters()) + list(self.d_b.parameters()))
+        opt_g = make_optimizer(self.optimizer_g, list(self.g_ab.parameters()) + list(self.g_ba.parameters()))
+        opt_d = make_optimizer(self.optimizer_d, list(self.d_a.parameters()) + list(self.d_b.parameters()))
         total = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 200
         n_const = self.hparams.n_epochs_constant if self.hparams.n_epochs_constant is not None else total // 2
         n_decay = self.hparams.n_epochs_decay if self.hparams.n_epochs_decay is not None else total - n_const

@@ -10,6 +10,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from lab_modules.fid import load_feature_net, mnist_fid
+from lab_modules.optim import make_optimizer
 from lab_modules.task import LabTask
 from labcore.errors import LabError
 
@@ -143,4 +144,7 @@ class GAN(LabTask):
         return {"samples": self(self.fixed_noise)}
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.optimizer_g(self.generator.parameters()), self.optimizer_d(self.discriminator.parameters())]
+        return [
+            make_optimizer(self.optimizer_g, self.generator.parameters()),
+            make_optimizer(self.optimizer_d, self.discriminator.parameters()),
+        ]

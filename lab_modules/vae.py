@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
+from lab_modules.epoch_sums import EpochSums
 from lab_modules.optim import build_optimizers
 from lab_modules.shared_step import SharedStep
 from lab_modules.task import LabTask
@@ -70,6 +71,10 @@ class VAE(SharedStep, LabTask):
             raise LabError(f"vae: elbo_samples={elbo_samples}; pass --model.init_args.elbo_samples 1 or more")
         self.save_hyperparameters(ignore=["net"])
         self.net, self.optimizer, self.lr_scheduler = net, optimizer, lr_scheduler
+        # Training-side epoch means as running sums: four self.log() calls per step cost Lightning ~1 ms, a third
+        # of the MLP VAE's CPU step. The step loss is logged only when the loggers write it.
+        self.train_sums = EpochSums(["loss", "nelbo", "recon", "kl", "count"])
+        self._checked_range = False
 
     @property
     def latent_dim(self) -> int:
@@ -108,16 +113,30 @@ class VAE(SharedStep, LabTask):
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         x = batch["image"]
-        if x.min() < -1e-3 or x.max() > 1 + 1e-3:
-            raise LabError("vae: BCE targets must be in [0, 1]; set --data.init_args.normalize false")
+        if not self._checked_range or stage != "train":  # each check is a host sync: once for training
+            if x.min() < -1e-3 or x.max() > 1 + 1e-3:
+                raise LabError("vae: BCE targets must be in [0, 1]; set --data.init_args.normalize false")
+            self._checked_range = self._checked_range or stage == "train"
         recon, kl, _, _ = self.elbo_terms(x, 1 if stage == "train" else self.hparams.elbo_samples)
         loss = recon + self.beta_now() * kl
         n = x.shape[0]
-        sync = stage != "train"  # val/nelbo picks the best checkpoint: the mean over every rank's examples
-        self.log(f"{stage}/loss", loss, on_step=not sync, on_epoch=True, batch_size=n, sync_dist=sync)
-        self.log(f"{stage}/nelbo", recon + kl, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=sync)
-        self.log_dict({f"{stage}/recon": recon, f"{stage}/kl": kl}, on_epoch=True, batch_size=n, sync_dist=sync)
+        if stage == "train":
+            terms = torch.stack([loss, recon + kl, recon, kl]).detach().float()
+            self.train_sums.update(torch.cat([terms * n, terms.new_tensor([float(n)])]))
+            if self.loggers_write_this_step():
+                self.log("train/loss_step", loss, on_step=True, on_epoch=False, batch_size=n)
+            return loss
+        # val/nelbo picks the best checkpoint: the mean over every rank's examples
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log(f"{stage}/nelbo", recon + kl, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log_dict({f"{stage}/recon": recon, f"{stage}/kl": kl}, on_epoch=True, batch_size=n, sync_dist=True)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        sums = self.train_sums.compute()
+        count = sums.pop("count")
+        self.log_dict({f"train/{k}": v / count for k, v in sums.items()}, prog_bar=False)
+        self.train_sums.reset()
 
     @torch.no_grad()
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:

@@ -5,17 +5,38 @@ from __future__ import annotations
 import math
 
 import torch
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
 
 from lab_modules import Classifier
 from lab_modules.nets import MLP
 
 
-# Fails if the Classifier's train-loss mean goes back to MeanMetric(nan_strategy="disable"), which in
-# torchmetrics 1.9 drops the weights (0.5 here instead of 0.75), or to a strategy that drops NaN.
+def _task() -> Classifier:
+    return Classifier(MLP(in_features=4, hidden=[3], num_classes=2), num_classes=2)
+
+
+# Fails if the train-loss mean stops weighting by batch size (0.5 here instead of 0.75; torchmetrics 1.9's
+# MeanMetric(nan_strategy="disable") did that) or drops a NaN loss.
 def test_classifier_train_loss_is_a_batch_size_weighted_mean_that_keeps_nan():
-    task = Classifier(MLP(in_features=4, hidden=[3], num_classes=2), num_classes=2)
-    task.train_loss.update(torch.tensor(1.0), weight=3)
-    task.train_loss.update(torch.tensor(0.0), weight=1)
-    assert task.train_loss.compute().item() == 0.75
-    task.train_loss.update(torch.tensor(float("nan")), weight=1)
-    assert math.isnan(task.train_loss.compute().item())
+    task = _task()
+    task.accumulate_train(torch.tensor(1.0), torch.tensor([0, 0, 0]), torch.tensor([0, 0, 0]))
+    task.accumulate_train(torch.tensor(0.0), torch.tensor([1]), torch.tensor([1]))
+    assert task.train_means()["train/loss"].item() == 0.75
+    task.accumulate_train(torch.tensor(float("nan")), torch.tensor([1]), torch.tensor([1]))
+    assert math.isnan(task.train_means()["train/loss"].item())
+
+
+def test_classifier_train_sums_match_torchmetrics():
+    """The running sums give what MeanMetric (weighted) and MulticlassAccuracy (micro) give on the same batches."""
+    g = torch.Generator().manual_seed(0)
+    task, mean, acc = _task(), MeanMetric(), MulticlassAccuracy(2, average="micro")
+    for n in (64, 64, 17):
+        loss = torch.rand((), generator=g)
+        preds, target = torch.randint(0, 2, (n,), generator=g), torch.randint(0, 2, (n,), generator=g)
+        task.accumulate_train(loss, preds, target)
+        mean.update(loss, weight=n)
+        acc.update(preds, target)
+    means = task.train_means()
+    assert torch.allclose(means["train/loss"], mean.compute())
+    assert torch.allclose(means["train/acc"], acc.compute())
