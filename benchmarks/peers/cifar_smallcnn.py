@@ -110,7 +110,8 @@ def main():
             correct += (outputs.argmax(1) == labels_b).sum().item()
             total += labels_b.size(0)
         val_acc = evaluate(model, val_loader)
-        print(f"epoch {epoch + 1}: loss {running_loss / len(train_loader):.4f} acc {correct / total:.4f} val {val_acc:.4f}")
+        train_loss, train_acc = running_loss / len(train_loader), correct / total
+        print(f"epoch {epoch + 1}: loss {train_loss:.4f} acc {train_acc:.4f} val {val_acc:.4f}")
     train_seconds = time.time() - start
     test_acc = evaluate(model, test_loader)
     print(f"test accuracy {test_acc:.4f}")

@@ -19,7 +19,9 @@ from torch.utils.data import DataLoader, TensorDataset
 class VAE(nn.Module):
     def __init__(self, latent_dim=2):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, 400), nn.ReLU(True), nn.Linear(400, 200), nn.ReLU(True))
+        self.encoder = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 400), nn.ReLU(True), nn.Linear(400, 200), nn.ReLU(True)
+        )
         self.mu, self.logvar = nn.Linear(200, latent_dim), nn.Linear(200, latent_dim)
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, 200), nn.ReLU(True), nn.Linear(200, 400), nn.ReLU(True), nn.Linear(400, 784)
