@@ -73,7 +73,8 @@ def main():
             correct += (outputs.argmax(1) == labels).sum().item()
             total += labels.size(0)
         val_acc = evaluate(model, val_loader)
-        print(f"epoch {epoch + 1}: loss {running_loss / len(train_loader):.4f} acc {correct / total:.4f} val {val_acc:.4f}")
+        loss = running_loss / len(train_loader)
+        print(f"epoch {epoch + 1}: loss {loss:.4f} acc {correct / total:.4f} val {val_acc:.4f}")
     train_seconds = time.time() - start
     test_acc = evaluate(model, test_loader)
     print(f"test accuracy {test_acc:.4f}")
