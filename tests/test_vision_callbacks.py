@@ -39,9 +39,12 @@ def drawn(monkeypatch):
 
     def capture(trainer, fig, name, step=None):
         axes = [ax for ax in fig.axes if ax.get_images() or ax.patches]
+        grid = getattr(fig, "grid", None)  # callbacks.figures.image_grid: one mosaic, its tiles and titles kept
         data = {
-            "images": [ax.get_images()[0].get_array() for ax in axes if ax.get_images()],
-            "titles": [ax.get_title() for ax in axes],
+            "images": list(grid["tiles"])
+            if grid
+            else [ax.get_images()[0].get_array() for ax in axes if ax.get_images()],
+            "titles": grid["titles"] if grid else [ax.get_title() for ax in axes],
             "bars": [p.get_height() for ax in axes for p in ax.patches],
             "size_px": tuple(fig.get_size_inches() * 110),
         }
@@ -254,3 +257,22 @@ def test_binary_classifier_phase_accuracy_is_the_test_accuracy(tmp_path):
     assert true_acc != pytest.approx(float((labels == 0).float().mean()))  # what argmax over one logit would give
     assert phased.phases["phase1"]["test_acc"] == pytest.approx(true_acc)
     assert trainer.test(model, datamodule=dm, verbose=False)[0]["test/acc"] == pytest.approx(true_acc)
+
+
+def test_image_grid_pastes_each_tile_under_its_title():
+    """The mosaic holds every tile once, and each title sits centred just above its own tile."""
+    tiles = np.random.default_rng(0).random((5, 6, 4))  # 5 tiles of 6 x 4 pixels
+    fig = callbacks.figures.image_grid(tiles, [f"t{i}" for i in range(5)], ncols=3, cmap="gray")
+    canvas = fig.axes[0].get_images()[0].get_array()
+    texts = {t.get_text(): t.get_position() for t in fig.axes[0].texts}
+    for i, tile in enumerate(tiles):
+        found = [
+            (r, c)
+            for r in range(canvas.shape[0] - 5)
+            for c in range(canvas.shape[1] - 3)
+            if np.allclose(canvas[r : r + 6, c : c + 4], tile)
+        ]
+        assert len(found) == 1
+        (top, left), (x, y) = found[0], texts[f"t{i}"]
+        assert x == pytest.approx(left + 2) and top - fig.grid["title_h"] <= y < top
+    callbacks.figures.plt.close(fig)
