@@ -27,6 +27,7 @@ _EXPORTS = {
     "TranslationAttention": "callbacks.translation_figures",
     "TranslationSamples": "callbacks.translation_figures",
     "WeightImages": "callbacks.weight_images",
+    "WhiteningInit": "callbacks.whitening",
 }
 
 __all__ = sorted(_EXPORTS)
