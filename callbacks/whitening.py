@@ -19,7 +19,9 @@ class WhiteningInit(Callback):
 
     def __init__(self, module: str = "net", samples: int = 5000, bias_epochs: int = 3) -> None:
         if samples < 1 or bias_epochs < 0:
-            raise LabError(f"WhiteningInit samples={samples}, bias_epochs={bias_epochs}: pass samples >= 1, epochs >= 0")
+            raise LabError(
+                f"WhiteningInit samples={samples}, bias_epochs={bias_epochs}: pass samples >= 1, bias_epochs >= 0"
+            )
         self.module, self.samples, self.bias_epochs = module, samples, bias_epochs
 
     def _net(self, pl_module: LightningModule):
