@@ -256,7 +256,7 @@ def speed_report(
     """The CIFAR speed section: both times, the ratio ours / airbench, or "not reached"."""
     lines = ["## (a) CIFAR speed: cifar_speed lab vs airbench94, same data, same GPU", ""]
     lines += [note] if note else []
-    lines.append(f"our batches: {'GPU-resident (on_device)' if on_device else 'host loader'}")
+    lines.append(f"our batches: {'device-resident (on_device)' if on_device else 'host loader'}")
     if ab_result is not None:
         lines.append(
             f"airbench94: {ab_result['steps']} steps, test accuracy {ab_result['tta_val_acc']:.4f} (TTA; "
@@ -291,51 +291,70 @@ def table_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("|")]
 
 
+def switch_jobs(labs: list[str], variants: str | None) -> list[tuple[str, str | None, float]]:
+    """(lab, variants, weight) per subprocess: each lab's compiled variants in a call of their own (switches.py adds
+    its fp32 reference again), so a compile warm-up past its time share loses only those rows; compile calls get
+    twice the time share."""
+    if not variants:
+        return [(lab, None, 1.0) for lab in labs]
+    names = [v for v in variants.split(",") if v]
+    cheap = ",".join(v for v in names if "compiled" not in v)
+    heavy = ",".join(v for v in names if "compiled" in v)
+    jobs = []
+    for lab in labs:
+        jobs += [(lab, cheap, 1.0)] if cheap else []
+        jobs += [(lab, heavy, 2.0)] if heavy else []
+    return jobs
+
+
 def run_switches(args: argparse.Namespace, deadline: float) -> list[str]:
-    """benchmarks/switches.py, one lab per subprocess, each within what is left of the time budget."""
+    """benchmarks/switches.py, one lab (and its compiled variants apart) per subprocess, each within its share of
+    what is left of the time budget; the rows of every call that finished, one line for each that did not."""
+    accel = "gpu" if args.accelerator != "cpu" else "cpu"
     lines = ["## (b) Speed switches: samples/s per lab and variant (benchmarks/switches.py)", ""]
     script = Path(args.switches_script)
     if not script.exists():
         return lines + [f"{script} is absent (the speed-switches branch is not merged): not run"]
-    labs = args.switch_labs.split(",")
-    header_done = False
-    for i, lab in enumerate(labs):
-        left = deadline - time.perf_counter()
-        share = left / (len(labs) - i)
+    lines.append(
+        f"command per call: `python benchmarks/{script.name} --accelerator {accel} --labs <lab> --variants <v> "
+        f"--json <file>`{' (smoke: --steps 3 --warmup 1 --threads 1)' if args.smoke else ''}"
+    )
+    jobs = switch_jobs([lab for lab in args.switch_labs.split(",") if lab], args.switch_variants)
+    header: list[str] = []
+    rows: list[str] = []
+    notes: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for i, (lab, variants, weight) in enumerate(jobs):
+        what = f"{lab} [{variants or 'default variants'}]"
+        share = (deadline - time.perf_counter()) * weight / sum(w for *_, w in jobs[i:])
         if share < MIN_SHARE_S:
-            lines.append(f"{lab}: not run (time budget spent)")
+            notes.append(f"{what}: not run (time budget spent)")
             continue
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
             out_json = f.name
-        cmd = [sys.executable, str(script), "--accelerator", "gpu" if args.accelerator != "cpu" else "cpu",
-               "--labs", lab, "--json", out_json]  # fmt: skip
-        cmd += ["--variants", args.switch_variants] if args.switch_variants else []
+        cmd = [sys.executable, str(script), "--accelerator", accel, "--labs", lab, "--json", out_json]
+        cmd += ["--variants", variants] if variants else []
         cmd += ["--steps", "3", "--warmup", "1", "--threads", "1"] if args.smoke else []
         start = time.perf_counter()
         try:
             proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=share)
-        except subprocess.TimeoutExpired as e:
-            partial = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-            lines.append(f"{lab}: timed out after {share:.0f} s")
-            lines += table_lines(partial)[2:] if header_done else table_lines(partial)
+        except subprocess.TimeoutExpired:
+            notes.append(f"{what}: timed out after {share:.0f} s (its rows are lost)")
             continue
-        elapsed = time.perf_counter() - start
-        rows = table_lines(proc.stdout)
-        if proc.returncode != 0 or not rows:
+        table = table_lines(proc.stdout)
+        if proc.returncode != 0 or len(table) < 3:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            lines.append(f"{lab}: failed (exit {proc.returncode}): {' / '.join(tail)}")
+            notes.append(f"{what}: failed (exit {proc.returncode}): {' / '.join(tail)}")
             continue
-        lines += rows[2:] if header_done else rows
-        header_done = True
-        lines.append(f"<!-- {lab}: {elapsed:.0f} s, json {out_json} -->")
-        try:
-            json.loads(Path(out_json).read_text())
-        except (OSError, ValueError):
-            lines.append(f"{lab}: no JSON written")
-    lines.insert(2, f"command per lab: `python {script.name} --accelerator "
-                    f"{'gpu' if args.accelerator != 'cpu' else 'cpu'} --labs <lab> --json <file>"
-                    f"{' --variants ' + args.switch_variants if args.switch_variants else ''}`")  # fmt: skip
-    return lines
+        header = header or table[:2]
+        for row in table[2:]:
+            key = tuple(c.strip() for c in row.strip("|").split("|")[:2])
+            if key not in seen:  # a compile call's fp32 reference repeats the first call's
+                seen.add(key)
+                rows.append(row)
+        info = [line for line in proc.stdout.splitlines() if line.startswith("torch ")]
+        notes.append(f"{what}: {time.perf_counter() - start:.0f} s{'; ' + info[0] if info else ''}")
+    return lines + [""] + header + rows + [""] + notes
 
 
 def environment(args: argparse.Namespace) -> list[str]:
@@ -358,6 +377,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="the CIFAR subset tarball (default: the shared copy)")
     p.add_argument("--epochs", type=int, default=None, help="both recipes' epochs (default: the lab config's)")
     p.add_argument("--no-on-device", dest="on_device", action="store_false", help="our batches from the host loader")
+    p.add_argument("--batch-device", default=None, help="force on_device's device (e.g. cpu, to check that path)")
     p.add_argument("--budget", type=float, default=450.0, help="seconds for the whole check (switches get the rest)")
     p.add_argument("--switch-labs", default=",".join(SWITCH_LABS))
     p.add_argument("--switches-script", default=str(ROOT / "benchmarks" / "switches.py"))
@@ -389,6 +409,8 @@ def main(argv: list[str] | None = None) -> dict:
             runs = Path(tmp)
             first, args.on_device = build(args, 1, runs, "data")
             dm = first.datamodule
+            if args.batch_device and args.on_device:
+                dm.batch_device = args.batch_device  # on_device's device forced (a CPU check of that path)
             dm.setup("fit")
             epochs = args.epochs or (SMOKE["epochs"] if args.smoke else first.trainer.max_epochs)
             tensors = split_tensors(dm)
@@ -413,6 +435,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"gpu_check: the on_device run failed ({type(e).__name__}: {e}); again with host batches")
                 args.on_device = False
                 dm = build(args, 1, runs, "data-host")[0].datamodule
+                dm.setup("fit")
                 ours = run_ours(args, dm, test_images, tensors["test"][1], target, epochs, runs)
         report += speed_report(ab_result, ours, target, args.on_device, note) + [""]
         results["speed"] = {"airbench": ab_result, "target": target, "ours": ours.__dict__, "epochs": epochs}

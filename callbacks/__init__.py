@@ -15,6 +15,7 @@ _EXPORTS = {
     "LabelHistogram": "callbacks.label_histogram",
     "LatentScatter": "callbacks.latent_figures",
     "LatentTraversal": "callbacks.latent_figures",
+    "Lookahead": "callbacks.lookahead",
     "LossCurves": "callbacks.image_grids",
     "MisclassifiedExamples": "callbacks.misclassified",
     "ParameterCounts": "callbacks.parameter_counts",

@@ -7,6 +7,7 @@ check runs in ``--smoke`` mode on the CPU.
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ import yaml
 from torch import nn
 
 from benchmarks import gpu_check
+from callbacks.lookahead import Lookahead
 from callbacks.whitening import WhiteningInit
 from datamodules import CIFAR10DataModule
 from lab_modules.nets import AirbenchNet
@@ -167,6 +169,43 @@ def test_whitening_callback_bias_epochs_and_bad_module():
         WhiteningInit(module="generator").on_train_epoch_start(SimpleNamespace(current_epoch=0), module)
 
 
+def test_lookahead_follows_airbench():
+    """callbacks.Lookahead with the lab's settings moves the weights (and BatchNorm statistics) as airbench94's
+    LookaheadState with its alpha schedule does, step by step, and ends on the average; its state round-trips."""
+    torch.manual_seed(0)
+    total = 13
+    ref = AirbenchNet(widths=[4, 4, 4])
+    ours = copy.deepcopy(ref)
+    cfg = yaml.safe_load((ROOT / "configs/labs/vision/cifar_speed.yaml").read_text())["trainer"]["callbacks"]
+    la_args = next(c["init_args"] for c in cfg if c["class_path"] == "callbacks.Lookahead")
+    callback = Lookahead(**la_args)
+    module = SimpleNamespace(net=ours)
+    trainer = SimpleNamespace(global_step=0, estimated_stepping_batches=total)
+    callback.on_train_start(trainer, module)
+    state = ab.LookaheadState(ref)
+    alpha = 0.95**5 * (torch.arange(total + 1) / total) ** 3
+    for step in range(1, total + 1):
+        noise = {k: torch.randn_like(v) for k, v in ref.state_dict().items() if v.is_floating_point()}
+        for net in (ref, ours):
+            with torch.no_grad():
+                for k, v in net.state_dict().items():
+                    if k in noise:
+                        v.add_(noise[k])
+        if step % 5 == 0:
+            state.update(ref, decay=alpha[step].item())
+        if step >= total:
+            state.update(ref, decay=1.0)
+        trainer.global_step = step
+        callback.on_train_batch_end(trainer, module, None, None, step - 1)
+        for (k, a), b in zip(ours.state_dict().items(), ref.state_dict().values()):
+            torch.testing.assert_close(a, b, msg=f"step {step}: {k}")
+    restored = Lookahead()
+    restored.load_state_dict(callback.state_dict())
+    assert restored.average.keys() == callback.average.keys()
+    with pytest.raises(LabError, match="module='nope'"):
+        Lookahead(module="nope").on_train_start(trainer, module)
+
+
 def test_split_tensors_feed_airbench_loader():
     """Our split's uint8 images (the test ones recovered exactly from their standardised floats) go through
     airbench's loader on the CPU: right shapes, fp16, labels kept."""
@@ -242,14 +281,33 @@ def test_switches_failures_timeouts_and_absence(tmp_path, monkeypatch):
     fake = tmp_path / "switches.py"
     fake.write_text(FAKE_SWITCHES)
     monkeypatch.setattr(gpu_check, "MIN_SHARE_S", 1.0)
-    args = gpu_check.parse(["--smoke", "--switches-script", str(fake), "--switch-labs", "ok_lab,broken_lab,slow_lab"])
+    argv = ["--smoke", "--switches-script", str(fake), "--switch-labs", "ok_lab,broken_lab,slow_lab"]
+    args = gpu_check.parse([*argv, "--switch-variants", "fp32,bf16"])
     lines = gpu_check.run_switches(args, deadline=time.perf_counter() + 6)
     text = "\n".join(lines)
-    assert "| ok_lab | fp32 | 100 | 1.00 | 2.3 |" in text
-    assert "broken_lab: failed (exit 1): no such lab: broken_lab" in text
-    assert "slow_lab: timed out after" in text
+    assert "| ok_lab | fp32 | 100 | 1.00 | 2.3 |" in text and "| ok_lab | bf16 |" in text
+    assert "broken_lab [fp32,bf16]: failed (exit 1): no such lab: broken_lab" in text
+    assert "slow_lab [fp32,bf16]: timed out after" in text
     args.switches_script = str(tmp_path / "absent.py")
     assert "absent.py is absent" in gpu_check.run_switches(args, deadline=1e12)[-1]
+
+
+def test_switches_compiled_variants_apart(tmp_path):
+    """Compiled variants run in a call of their own per lab; the fp32 row that call repeats is kept once."""
+    assert gpu_check.switch_jobs(["a", "b"], "fp32,bf16,compiled,on_device") == [
+        ("a", "fp32,bf16,on_device", 1.0),
+        ("a", "compiled", 2.0),
+        ("b", "fp32,bf16,on_device", 1.0),
+        ("b", "compiled", 2.0),
+    ]
+    fake = tmp_path / "switches.py"
+    fake.write_text(
+        FAKE_SWITCHES.replace("for v in a.variants", "for v in ['fp32'] * ('fp32' not in a.variants) + a.variants")
+    )
+    args = gpu_check.parse(["--smoke", "--switches-script", str(fake), "--switch-labs", "a"])
+    args.switch_variants = "fp32,bf16,compiled"
+    text = "\n".join(gpu_check.run_switches(args, deadline=time.perf_counter() + 120))
+    assert text.count("| a | fp32 |") == 1 and "| a | bf16 |" in text and "| a | compiled |" in text
 
 
 def test_gpu_mode_refuses_without_cuda(monkeypatch):
