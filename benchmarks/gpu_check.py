@@ -226,6 +226,7 @@ def feed_check(ab, tensors: dict, batch_size: int) -> str:
 
 def run_airbench(ab, tensors: dict, epochs: int) -> dict:
     ab.main("warmup", tensors["train"], tensors["test"], epochs=2, verbose=False)
+    ab.print_columns(ab.logging_columns_list, is_head=True)
     return ab.main(0, tensors["train"], tensors["test"], epochs=epochs, verbose=True)
 
 
@@ -256,7 +257,7 @@ def speed_report(
     """The CIFAR speed section: both times, the ratio ours / airbench, or "not reached"."""
     lines = ["## (a) CIFAR speed: cifar_speed lab vs airbench94, same data, same GPU", ""]
     lines += [note] if note else []
-    lines.append(f"our batches: {'device-resident (on_device)' if on_device else 'host loader'}")
+    lines.append(f"our batches: {'on_device (device-resident on a GPU)' if on_device else 'host loader'}")
     if ab_result is not None:
         lines.append(
             f"airbench94: {ab_result['steps']} steps, test accuracy {ab_result['tta_val_acc']:.4f} (TTA; "
@@ -439,6 +440,8 @@ def main(argv: list[str] | None = None) -> dict:
                 ours = run_ours(args, dm, test_images, tensors["test"][1], target, epochs, runs)
         report += speed_report(ab_result, ours, target, args.on_device, note) + [""]
         results["speed"] = {"airbench": ab_result, "target": target, "ours": ours.__dict__, "epochs": epochs}
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the switches' subprocesses share the GPU with this process
     if not args.skip_switches:
         report += run_switches(args, deadline) + [""]
     report.append(f"gpu_check wall time: {time.perf_counter() - t0:.0f} s")
