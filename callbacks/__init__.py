@@ -15,6 +15,7 @@ _EXPORTS = {
     "LabelHistogram": "callbacks.label_histogram",
     "LatentScatter": "callbacks.latent_figures",
     "LatentTraversal": "callbacks.latent_figures",
+    "Lookahead": "callbacks.lookahead",
     "LossCurves": "callbacks.image_grids",
     "MisclassifiedExamples": "callbacks.misclassified",
     "ParameterCounts": "callbacks.parameter_counts",
@@ -27,6 +28,7 @@ _EXPORTS = {
     "TranslationAttention": "callbacks.translation_figures",
     "TranslationSamples": "callbacks.translation_figures",
     "WeightImages": "callbacks.weight_images",
+    "WhiteningInit": "callbacks.whitening",
 }
 
 __all__ = sorted(_EXPORTS)

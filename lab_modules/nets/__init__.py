@@ -5,6 +5,7 @@ from labcore.lazy import lazy_index
 # Lazy index: ``lab_modules.nets.X`` imports only the file that defines X (PEP 562), so importing one
 # member never loads the others' dependencies.
 _EXPORTS = {
+    "AirbenchNet": "lab_modules.nets.airbench_net",
     "AttentionToyClassifier": "lab_modules.nets.transformer_text",
     "BagOfWordsMLP": "lab_modules.nets.bow_mlp",
     "BertGRU": "lab_modules.nets.bert_gru",
