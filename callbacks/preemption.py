@@ -7,10 +7,11 @@ it broadcasts rank 0's flag, so a signal that reaches another rank only stops th
 the next collective), and the handler itself calls a collective. SIGINT is a ``KeyboardInterrupt``: it
 saves nothing either.
 
-Here the handlers only record the signal. At every training batch end the ranks agree (an all-reduce of
-the flag, so one signalled rank is enough) and all stop after the same step: the checkpoint callback
-writes ``last.ckpt`` (a mid-epoch checkpoint Lightning resumes from exactly), rank 0 prints the line, and
-``Preempted`` (a ``SystemExit`` with 128 + the signal number, the shell's convention) ends the process.
+Here the handlers only record the signal. At training batch ends the ranks agree (an all-reduce of
+the flag every ``sync_every()`` steps, so one signalled rank is enough) and all stop after the same
+step: the checkpoint callback writes ``last.ckpt`` (a mid-epoch checkpoint Lightning resumes from
+exactly), rank 0 prints the line, and ``Preempted`` (a ``SystemExit`` with 128 + the signal number, the
+shell's convention) ends the process.
 A second SIGINT interrupts at once (``KeyboardInterrupt``), as Ctrl+C twice usually does.
 """
 
@@ -114,10 +115,23 @@ def stop_forwarding() -> None:
     _forwarding = {}
 
 
+SYNC_STEPS_ENV = "DL_LABS_SIGNAL_SYNC_STEPS"
+
+
+def sync_every() -> int:
+    """Under DDP the ranks compare their signals every this many steps (``$DL_LABS_SIGNAL_SYNC_STEPS``,
+    default 10): an all-reduce and a host sync after every step would stall GPUs that otherwise run ahead
+    of the host, and a scheduler's grace period (30 s or more) covers ten steps of any lab."""
+    return max(1, int(os.environ.get(SYNC_STEPS_ENV, "10")))
+
+
 def agreed_signal(trainer: Trainer) -> int | None:
-    """The signal any rank received (the same answer on every rank: all stop at the same step)."""
+    """The signal any rank received (the same answer on every rank: all stop at the same step). Under DDP
+    it is only asked at every ``sync_every()``-th step (``global_step`` is the same on every rank)."""
     local = _received or 0
     if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+        if trainer.global_step % sync_every():
+            return None
         flag = torch.tensor([local], device=trainer.strategy.root_device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         local = int(flag.item())

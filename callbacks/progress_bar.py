@@ -27,3 +27,7 @@ class LabProgressBar(RichProgressBar):
         n = batch_idx + 1
         if n % self.update_every == 0 or n >= self.total_train_batches:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        """Lightning's items plus the task's step values (``LabTask.log_step_values``), which bypass ``self.log``."""
+        return {**super().get_metrics(trainer, pl_module), **getattr(pl_module, "step_bar_values", {})}

@@ -155,9 +155,7 @@ class Classifier(LabTask):
             # Each self.log() costs Lightning ~0.3 ms of bookkeeping, a tenth of a small net's step:
             # the epoch means are kept here and the step value is logged only when the loggers write.
             if self.loggers_write_this_step():
-                self.log(
-                    "train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0]
-                )
+                self.log_step_values({"train/loss_step": loss})
         else:
             metrics = getattr(self, f"{stage}_metrics")
             metrics.update(preds, target)

@@ -124,7 +124,7 @@ class VAE(SharedStep, LabTask):
             terms = torch.stack([loss, recon + kl, recon, kl]).detach().float()
             self.train_sums.update(torch.cat([terms * n, terms.new_tensor([float(n)])]))
             if self.loggers_write_this_step():
-                self.log("train/loss_step", loss, on_step=True, on_epoch=False, batch_size=n)
+                self.log_step_values({"train/loss_step": loss})
             return loss
         # val/nelbo picks the best checkpoint: the mean over every rank's examples
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=n, sync_dist=True)

@@ -16,6 +16,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 
+from callbacks import preemption
 from tests.helpers import DDP_CPU_2, ROOT, TINY, cli
 
 pytestmark = pytest.mark.slow  # end-to-end runs
@@ -179,7 +180,8 @@ def test_resume_into_a_new_run_directory_on_request(tmp_path):
     assert json.loads((second / "summary.json").read_text())["epochs"] == 2
 
 
-def test_signal_on_one_ddp_rank_stops_every_rank_at_the_same_step(tmp_path, capfd):
+def test_signal_on_one_ddp_rank_stops_every_rank_at_the_same_step(tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv(preemption.SYNC_STEPS_ENV, "1")  # compare at every step (default: every 10th)
     code = _fit(
         "--config",
         MNIST,
@@ -268,3 +270,29 @@ def test_a_resumed_run_resumes_again_in_the_same_directory(tmp_path):
     assert json.loads((run / "summary.json").read_text())["epochs"] == 3
     epochs_logged = {r["epoch"] for r in _rows(run) if r.get("train/loss")}
     assert epochs_logged == {"0", "1", "2"}  # metrics.csv holds all three epochs: appended, never replaced
+
+
+@pytest.mark.parametrize(("every", "n"), [("1", 1), ("3", 3), (None, 10)])
+def test_ddp_ranks_compare_signals_every_n_steps(monkeypatch, every, n):
+    """Under DDP the all-reduce runs only at every n-th step; between those the answer is None on every rank."""
+    reduced: list[int] = []
+    monkeypatch.setattr(preemption.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(preemption.dist, "all_reduce", lambda flag, op: reduced.append(1))
+    if every is None:
+        monkeypatch.delenv(preemption.SYNC_STEPS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(preemption.SYNC_STEPS_ENV, every)
+    monkeypatch.setattr(preemption, "_received", signal.SIGTERM)
+
+    class Trainer:
+        world_size = 2
+
+        class strategy:
+            root_device = torch.device("cpu")
+
+    answered = []
+    for step in range(1, 21):
+        Trainer.global_step = step
+        if preemption.agreed_signal(Trainer()) is not None:
+            answered.append(step)
+    assert answered == [s for s in range(1, 21) if s % n == 0] and len(reduced) == len(answered)
