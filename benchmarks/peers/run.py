@@ -125,12 +125,19 @@ def run_peer(case: Case, args: argparse.Namespace, epochs: int, tmp: Path) -> di
 
 
 def run_ours(
-    case: Case, args: argparse.Namespace, epochs: int, tmp: Path, config: str | None = None, target: float | None = None
+    case: Case,
+    args: argparse.Namespace,
+    epochs: int | None,
+    tmp: Path,
+    config: str | None = None,
+    target: float | None = None,
 ) -> dict[str, Any]:
+    """``cli.py fit`` on the case's data; ``epochs`` None keeps the config's own (a schedule's length follows it)."""
     runs = Path(tempfile.mkdtemp(dir=tmp))
     timing = runs / "timing.json"
     cmd = [sys.executable, "cli.py", "fit", "--config", config or case.lab]
-    cmd += ["--data.init_args.path", str(args.data_root / case.data), "--trainer.max_epochs", str(epochs)]
+    cmd += ["--data.init_args.path", str(args.data_root / case.data)]
+    cmd += ["--trainer.max_epochs", str(epochs)] if epochs is not None else []
     cmd += ["--runs_dir", str(runs), "--trainer.callbacks+=benchmarks.peers.timing.PhaseTimer"]
     cmd += ["--test_after_fit", "false" if target is not None else "true", *args.ours_args]
     env = {**_env(args.threads), "DL_LABS_BENCH_OUT": str(timing)}
@@ -306,7 +313,7 @@ def main() -> None:
                 row["bare"] = bare_vs_ours(name, case, args, tmp)
                 print(f"{name}: bare {row['bare']}", flush=True)
             if "race" not in skip and case.improved and "peer" in row:
-                race = run_ours(case, args, 1000, tmp, config=case.improved, target=row["peer"]["quality"])
+                race = run_ours(case, args, None, tmp, config=case.improved, target=row["peer"]["quality"])
                 row["race"] = {k: race[k] for k in ("reached", "curve", "wall")}
                 print(f"{name}: race {row['race']['reached']}", flush=True)
             rows[name] = row
