@@ -20,7 +20,9 @@ fetching and moving the batch (what ``on_device`` changes); the step that opens 
 the epoch's end work: figures, checkpoint files) and short last batches of an epoch are left out (a short
 batch would also make a compiled net compile again). On a GPU each step ends with ``torch.cuda.synchronize()``.
 The variants of a lab run one after another (``--repeats`` > 1: in alternating rounds, the median taken).
-The loss column is the mean training loss of the last 10 timed steps, so a variant that breaks training shows.
+The loss column is the mean training loss of the last 10 timed steps, so a variant that breaks training shows;
+``graphs compiled`` counts Dynamo's graphs (0: the net ran eager, e.g. an RNN/LSTM, which Dynamo skips).
+``--budget-s`` caps each run's timed seconds (at least 3 steps), for slow nets on a CPU.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ os.environ.setdefault("DL_LABS_OFFLINE", "1")
 
 import torch  # noqa: E402
 from lightning.pytorch import Callback  # noqa: E402
+from torch._dynamo.utils import counters  # noqa: E402
 
 from cli import VERSION_ENV, LabCLI  # noqa: E402
 
@@ -114,8 +117,8 @@ def applies(lab: str, variant: str) -> str | None:
 class StepTimer(Callback):
     """Times ``steps`` training steps after ``warmup`` (see the module docstring for what a step's time holds)."""
 
-    def __init__(self, warmup: int, steps: int) -> None:
-        self.warmup, self.steps = warmup, steps
+    def __init__(self, warmup: int, steps: int, budget_s: float | None = None) -> None:
+        self.warmup, self.steps, self.budget_s = warmup, steps, budget_s
         self.seen = 0
         self.last_end: float | None = None
         self.seconds, self.samples, self.timed = 0.0, 0, 0
@@ -135,7 +138,8 @@ class StepTimer(Callback):
             self.timed += 1
             loss = outputs["loss"] if isinstance(outputs, dict) else outputs
             self.losses.append(loss.detach().float())
-            if self.timed >= self.steps:
+            over_budget = self.budget_s is not None and self.seconds >= self.budget_s and self.timed >= 3
+            if self.timed >= self.steps or over_budget:
                 trainer.should_stop = True
         self.last_end = time.perf_counter()  # the timer's own work is left out
 
@@ -179,13 +183,14 @@ def build(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> LabCL
 def measure(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> dict:
     torch._dynamo.reset()  # every compiled variant starts from nothing (and never hits the recompile limit)
     cli = build(lab, variant, args, runs)
-    timer = StepTimer(args.warmup, args.steps)
+    timer = StepTimer(args.warmup, args.steps, args.budget_s)
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    if timer.timed < args.steps:
+    if timer.timed < min(args.steps, 3):
         raise SystemExit(f"{lab}/{variant}: only {timer.timed} of {args.steps} steps timed")
     tail = timer.losses[-10:]
     return {
+        "graphs": int(counters["stats"]["unique_graphs"]),  # graphs compiled (0: the net ran eager)
         "samples_per_s": timer.samples / timer.seconds,
         "loss": float(torch.stack(tail).mean()),
         "steps": timer.timed,
@@ -218,6 +223,7 @@ def run_lab(lab: str, variants: list[str], args: argparse.Namespace) -> list[dic
                 "loss": rounds[v][-1]["loss"],
                 "steps": rounds[v][-1]["steps"],
                 "batch": rounds[v][-1]["batch"],
+                "graphs": rounds[v][-1]["graphs"],
             }
         )
     base = next((r for r in rows if r["variant"] == "fp32" and "samples_per_s" in r), None)
@@ -228,13 +234,21 @@ def run_lab(lab: str, variants: list[str], args: argparse.Namespace) -> list[dic
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| lab | variant | samples/s | ratio to fp32 | train loss (last 10 timed steps) |", "|---|---|---|---|---|"]
+    lines = [
+        "| lab | variant | samples/s | ratio to fp32 | train loss (last 10 timed steps) | timed steps x batch "
+        "| graphs compiled |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['lab']} | {r['variant']} | n/a ({r['skipped']}) | | |")
+            lines.append(f"| {r['lab']} | {r['variant']} | n/a ({r['skipped']}) | | | | |")
             continue
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else ""
-        lines.append(f"| {r['lab']} | {r['variant']} | {r['samples_per_s']:.0f} | {ratio} | {r['loss']:.4f} |")
+        graphs = str(r["graphs"]) if "compiled" in r["variant"] else ""
+        lines.append(
+            f"| {r['lab']} | {r['variant']} | {r['samples_per_s']:.1f} | {ratio} | {r['loss']:.4f} "
+            f"| {r['steps']} x {r['batch']} | {graphs} |"
+        )
     return "\n".join(lines)
 
 
@@ -248,13 +262,22 @@ def default_data_root() -> Path | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--labs", default=",".join(LABS))
-    p.add_argument("--variants", default=None, help="default: " + "; ".join(f"{k}: {v}" for k, v in DEFAULT_VARIANTS.items()))
+    p.add_argument(
+        "--variants", default=None, help="default: " + "; ".join(f"{k}: {v}" for k, v in DEFAULT_VARIANTS.items())
+    )
     p.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument(
+        "--budget-s", type=float, default=None, help="stop a run's timing after this many timed seconds (>= 3 steps)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--data-root", default=None, help="the shared data folder (default ../shared/data when present, else embedded data)")
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="the shared data folder (default ../shared/data when present, else embedded data)",
+    )
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     args = p.parse_args()
     labs = [s for s in args.labs.split(",") if s]
@@ -274,12 +297,21 @@ def main() -> None:
     device = torch.cuda.get_device_name() if args.accelerator == "gpu" else f"CPU, {torch.get_num_threads()} threads"
     print(
         f"\ntorch {torch.__version__}, {device}; data {args.data_root or 'embedded'}; {args.warmup} warm-up + "
-        f"{args.steps} timed steps per run, median of {args.repeats}; wall {wall:.0f} s\n"
+        f"{args.steps} timed steps per run"
+        + (f" (or {args.budget_s:.0f} s)" if args.budget_s else "")
+        + f", median of {args.repeats}; wall {wall:.0f} s\n"
     )
     print(table(rows))
     if args.json:  # a list of rows; each also says where and how it was measured
-        meta = {"accelerator": args.accelerator, "device": device, "torch": torch.__version__, "warmup": args.warmup,
-                "repeats": args.repeats, "data_root": str(args.data_root or "embedded"), "wall_s": round(wall, 1)}
+        meta = {
+            "accelerator": args.accelerator,
+            "device": device,
+            "torch": torch.__version__,
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "data_root": str(args.data_root or "embedded"),
+            "wall_s": round(wall, 1),
+        }
         Path(args.json).write_text(json.dumps([{**r, **meta} for r in rows], indent=1))
 
 

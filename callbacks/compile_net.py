@@ -1,10 +1,5 @@
-"""``torch.compile`` for the task module's nets, switched on by one callback entry in a config or on the command line:
-
-    trainer:
-      callbacks:
-        - class_path: callbacks.CompileNet
-    # or: python cli.py fit --config LAB.yaml --trainer.callbacks+=callbacks.CompileNet
-"""
+"""``torch.compile`` for the task module's nets, switched on by one entry in a config's ``trainer.callbacks``
+(``- class_path: callbacks.CompileNet``) or on the command line (``--trainer.callbacks+=callbacks.CompileNet``)."""
 
 from __future__ import annotations
 
@@ -24,6 +19,7 @@ class CompileNet(Callback):
     ``_orig_mod.`` prefix, so checkpoints written with and without compiling load into each other, and
     callbacks that look layers up by name (``net.layers.1``) still find them. Compiling happens lazily
     at the first forward (the first steps are slow); a new input shape may compile again (``dynamic``).
+    Dynamo does not trace ``nn.RNN`` / ``LSTM`` / ``GRU``: a net holding one runs eager (a warning says so).
 
     Args:
         modules: attribute paths on the task module (``net``; a GAN's ``generator`` / ``discriminator``;
@@ -44,7 +40,9 @@ class CompileNet(Callback):
         backend: str = "inductor",
     ) -> None:
         if not modules:
-            raise LabError("CompileNet: modules is empty; pass --trainer.callbacks.init_args.modules [net] (or drop it)")
+            raise LabError(
+                "CompileNet: modules is empty; pass --trainer.callbacks.init_args.modules [net] (or drop it)"
+            )
         self.modules, self.mode, self.dynamic, self.fullgraph, self.backend = (
             list(modules),
             mode,
@@ -57,9 +55,7 @@ class CompileNet(Callback):
         """``{path: module}`` of what to compile (see ``modules``); a missing path is a one-line error."""
         if self.modules == DEFAULT_MODULES and not isinstance(getattr(pl_module, "net", None), nn.Module):
             found = {
-                name: child
-                for name, child in pl_module.named_children()
-                if next(child.parameters(), None) is not None
+                name: child for name, child in pl_module.named_children() if next(child.parameters(), None) is not None
             }
             if not found:
                 raise LabError(
@@ -85,5 +81,11 @@ class CompileNet(Callback):
         for path, module in self.targets(pl_module).items():
             if getattr(module, "_compiled_call_impl", None) is not None:
                 continue  # fit then test in one process: compiled once
+            rnns = sorted({type(m).__name__ for m in module.modules() if isinstance(m, nn.RNNBase)})
+            if rnns:  # Dynamo skips the whole forward that holds one: nothing would be compiled
+                log.warn(
+                    f"CompileNet: {path} holds {', '.join(rnns)}, which torch.compile does not trace; "
+                    "its forward runs eager (no speed-up)"
+                )
             module.compile(mode=self.mode, dynamic=self.dynamic, fullgraph=self.fullgraph, backend=self.backend)
             log.info(f"CompileNet: {path} compiled in place (mode {self.mode or 'default'}, backend {self.backend})")

@@ -99,6 +99,12 @@ def test_compile_default_without_net_takes_every_child_with_parameters():
     assert list(CompileNet(modules=["generator"]).targets(module)) == ["generator"]
 
 
+def test_compile_warns_that_a_recurrent_net_runs_eager():
+    module = Classifier(net=nn.Sequential(nn.LSTM(3, 4)), num_classes=2)
+    with pytest.warns(UserWarning, match="LSTM, which torch.compile does not trace"):
+        CompileNet(backend="aot_eager").setup(None, module, "fit")
+
+
 # --- ChannelsLast -----------------------------------------------------------------------------------
 
 
@@ -268,8 +274,8 @@ def _offsets(images: torch.Tensor, out: torch.Tensor, pad: int) -> torch.Tensor:
     found = torch.full((n, 3), -1)
     for flipped, target in ((0, out), (1, out.flip(-1))):
         hit = (windows == target[:, None, None]).flatten(3).all(3)  # n T L
-        for i, t, l in hit.nonzero().tolist():
-            found[i] = torch.tensor([t, l, flipped])
+        for i, top, left in hit.nonzero().tolist():
+            found[i] = torch.tensor([top, left, flipped])
     return found
 
 
@@ -324,4 +330,13 @@ def test_cli_fit_compiled_in_bf16_and_the_checkpoint_tests_eager(tmp_path):
     assert any(k.startswith("net.layers.") for k in ckpt["state_dict"])
     assert not any("_orig_mod" in k for k in ckpt["state_dict"])
     # written compiled, read eager (no CompileNet): the keys match
-    cli("test", "--config", config, *TINY, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), runs_dir=tmp_path, lab="eager")
+    cli(
+        "test",
+        "--config",
+        config,
+        *TINY,
+        "--ckpt_path",
+        str(run / "checkpoints" / "last.ckpt"),
+        runs_dir=tmp_path,
+        lab="eager",
+    )
