@@ -17,9 +17,10 @@ config, datamodule, model, the lab's callbacks and loggers), with the same data,
 every variant, validation off. It trains ``--warmup`` steps (compilation happens there) and then ``--steps``
 timed steps. A step's time runs from the end of the previous step to the end of this one, so it includes
 fetching and moving the batch (what ``on_device`` changes); the step that opens an epoch (its interval holds
-the epoch's end work: figures, checkpoint files) and short last batches of an epoch are left out (a short
-batch would also make a compiled net compile again). On a GPU each step ends with ``torch.cuda.synchronize()``.
-The variants of a lab run one after another (``--repeats`` > 1: in alternating rounds, the median taken).
+the epoch's end work: figures, checkpoint files) is left out, and an epoch's short last batch is never served
+(``limit_train_batches`` = the whole batches: it would make a compiled net compile again). On a GPU each step
+ends with ``torch.cuda.synchronize()``. The variants of a lab run one after another (``--repeats`` > 1: in
+alternating rounds, the median taken).
 The loss column is the mean training loss of the last 10 timed steps, so a variant that breaks training shows;
 ``graphs compiled`` counts Dynamo's graphs (0: the net ran eager, e.g. an RNN/LSTM, which Dynamo skips).
 ``--budget-s`` caps each run's timed seconds (at least 3 steps), for slow nets on a CPU.
@@ -182,7 +183,14 @@ def build(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> LabCL
 
 def measure(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> dict:
     torch._dynamo.reset()  # every compiled variant starts from nothing (and never hits the recompile limit)
+    counters.clear()  # the graph count is this run's
     cli = build(lab, variant, args, runs)
+    dm = cli.datamodule
+    dm.setup("fit")
+    train = getattr(dm, "datasets", {}).get("train")
+    if train is not None and isinstance(dm.batch_size, int) and len(train) >= dm.batch_size:
+        # whole batches only: an epoch's short last batch would make a compiled net compile again
+        cli.trainer.limit_train_batches = len(train) // dm.batch_size
     timer = StepTimer(args.warmup, args.steps, args.budget_s)
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
