@@ -19,7 +19,8 @@ class CompileNet(Callback):
     ``_orig_mod.`` prefix, so checkpoints written with and without compiling load into each other, and
     callbacks that look layers up by name (``net.layers.1``) still find them. Compiling happens lazily
     at the first forward (the first steps are slow); a new input shape may compile again (``dynamic``).
-    Dynamo does not trace ``nn.RNN`` / ``LSTM`` / ``GRU``: a net holding one runs eager (a warning says so).
+    Dynamo does not trace ``nn.RNN`` / ``LSTM`` / ``GRU``: those layers, or the whole forward, run eager (a
+    warning says so). Dropout under compile draws other random numbers than eager (same distribution).
 
     Args:
         modules: attribute paths on the task module (``net``; a GAN's ``generator`` / ``discriminator``;
@@ -82,10 +83,10 @@ class CompileNet(Callback):
             if getattr(module, "_compiled_call_impl", None) is not None:
                 continue  # fit then test in one process: compiled once
             rnns = sorted({type(m).__name__ for m in module.modules() if isinstance(m, nn.RNNBase)})
-            if rnns:  # Dynamo skips the whole forward that holds one: nothing would be compiled
+            if rnns:  # Dynamo breaks the graph at each (or skips the whole forward): little or nothing is compiled
                 log.warn(
                     f"CompileNet: {path} holds {', '.join(rnns)}, which torch.compile does not trace; "
-                    "its forward runs eager (no speed-up)"
+                    "those layers (or the whole forward) run eager: expect no speed-up"
                 )
             module.compile(mode=self.mode, dynamic=self.dynamic, fullgraph=self.fullgraph, backend=self.backend)
             log.info(f"CompileNet: {path} compiled in place (mode {self.mode or 'default'}, backend {self.backend})")
