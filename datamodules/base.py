@@ -109,7 +109,8 @@ class LabDataModule(L.LightningDataModule):
         num_workers: DataLoader workers.
         from_checkpoint: a Lightning checkpoint whose data state to use (cli.py fills it from ``--ckpt_path``).
         on_device: keep in-memory tensor datasets in the (CUDA) trainer's device memory and cut batches there
-            (no workers); a no-op on CPU. See ``datamodules.device_batches``.
+            (no workers); a no-op on CPU. See ``datamodules.device_batches``; the attribute ``batch_device``
+            (e.g. ``"cpu"``) forces the device, so tests run that path without a GPU.
     """
 
     name: ClassVar[str] = "data"
