@@ -7,6 +7,8 @@ from labcore.lazy import lazy_index
 _EXPORTS = {
     "AttentionHeatmap": "callbacks.attention_heatmap",
     "BinaryCurves": "callbacks.binary_curves",
+    "ChannelsLast": "callbacks.channels_last",
+    "CompileNet": "callbacks.compile_net",
     "ConfusionMatrixFigure": "callbacks.confusion_matrix",
     "ConvFilters": "callbacks.conv_filters",
     "FeatureMaps": "callbacks.feature_maps",

@@ -31,6 +31,7 @@ import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.checks import at_least, empty_split
+from datamodules.device_batches import served
 from datamodules.resumable import ResumableLoader, seeded_shuffle
 from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
 from datamodules.splits import (
@@ -94,6 +95,8 @@ class LabDataModule(L.LightningDataModule):
     ``_loader`` for special batching. ``batch_size`` for training (shuffled), ``eval_batch_size``
     for the rest. The training loader is a ``datamodules.resumable.ResumableLoader``: its order
     follows ``(seed, epoch)`` and its position is saved in checkpoints (exact mid-epoch resume).
+    Loaders serve ``_served(split)``: ``datasets[split]``, or with ``on_device`` its copy in the trainer's
+    CUDA memory (``datamodules.device_batches``; only datamodules whose constructor takes ``on_device``).
 
     Args:
         source: ``auto`` (a full local copy, else a download, else the embedded sample with a
@@ -105,6 +108,9 @@ class LabDataModule(L.LightningDataModule):
         batch_size / eval_batch_size: training / evaluation batch size (default: the same).
         num_workers: DataLoader workers.
         from_checkpoint: a Lightning checkpoint whose data state to use (cli.py fills it from ``--ckpt_path``).
+        on_device: keep in-memory tensor datasets in the (CUDA) trainer's device memory and cut batches there
+            (no workers); a no-op on CPU. See ``datamodules.device_batches``; the attribute ``batch_device``
+            (e.g. ``"cpu"``) forces the device, so tests run that path without a GPU.
     """
 
     name: ClassVar[str] = "data"
@@ -124,6 +130,7 @@ class LabDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         from_checkpoint: str | None = None,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         if source not in ("auto", "embedded", "download", "path"):
@@ -141,6 +148,11 @@ class LabDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
+        self.on_device = on_device
+        self.batch_device: str | None = None  # on_device's device; None: the trainer's (tests force "cpu")
+        if on_device and num_workers:
+            log.info(f"{self.name}: on_device cuts batches in device memory; num_workers {num_workers} -> 0")
+            self.num_workers = 0
         self.from_checkpoint = from_checkpoint
         self.resolved_source: str | None = None
         self._location: Path | None = None
@@ -236,8 +248,8 @@ class LabDataModule(L.LightningDataModule):
         if len(self.datasets[key]) == 0:  # type: ignore[arg-type]
             raise empty_split(self.name, key)
         train = key == "train" and split == "train"
+        ds = self._served(key)
         if train:  # order from (seed, epoch) and a saved position: a restart continues mid-epoch exactly
-            ds = self.datasets[key]
             return ResumableLoader(
                 ds,
                 batch_size=self.batch_size,
@@ -247,13 +259,17 @@ class LabDataModule(L.LightningDataModule):
                 persistent_workers=self.num_workers > 0,
             )
         return DataLoader(
-            self.datasets[key],
+            ds,
             batch_size=self.eval_batch_size,
             shuffle=False,
             num_workers=self.num_workers,
             collate_fn=dict_collate,
             persistent_workers=self.num_workers > 0,
         )
+
+    def _served(self, key: str) -> Dataset:
+        """What the loader of ``datasets[key]`` serves: the dataset, or its device copy under ``on_device``."""
+        return served(self, key)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

@@ -72,6 +72,8 @@ class ImageClassificationDataModule(LabDataModule):
         normalize: standardise with the channel mean/std of the data state.
         num_workers: DataLoader workers (in-memory data rarely needs any).
         from_checkpoint: take the data state from this checkpoint (cli.py fills it from ``--ckpt_path``).
+        on_device: on a CUDA trainer, keep the images in device memory, cut batches and run ``augment``
+            batched there (``datamodules.device_batches``; no ``train_transform``); a no-op on CPU.
         predict_path: an image file or a folder of images (searched recursively, sorted by path) that
             ``predict`` classifies, resized to the saved input shape and normalised with the saved
             statistics; the order is kept in ``predict_files``. Default: predict on the test split.
@@ -102,6 +104,7 @@ class ImageClassificationDataModule(LabDataModule):
         split: SplitKind | None = None,
         from_checkpoint: str | None = None,
         predict_path: str | None = None,
+        on_device: bool = False,
     ) -> None:
         at_least(self.name, 1, eval_batch_size=eval_batch_size, max_train_samples=max_train_samples)
         fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
@@ -115,6 +118,7 @@ class ImageClassificationDataModule(LabDataModule):
             eval_batch_size=eval_batch_size or (batch_size if batch_size != "full" else 1000),
             num_workers=num_workers,
             from_checkpoint=from_checkpoint,
+            on_device=on_device,
         )
         self.save_hyperparameters(ignore=["train_transform"])
         self.val_fraction = val_fraction
@@ -330,7 +334,7 @@ class ImageClassificationDataModule(LabDataModule):
                 self.setup("fit")
             chunks = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
             return ResumableLoader(
-                self.datasets["train"],
+                self._served("train"),
                 batch_sampler=EqualChunks(len(self.datasets["train"]), chunks),
                 num_workers=self.num_workers,
                 collate_fn=dict_collate,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -16,8 +17,11 @@ class SeriesWindows(Dataset):
     Items: ``window`` (lookback x F scaled inputs), ``y`` (horizon * K scaled targets, step-major:
     ``y[h * K + k]``), ``naive`` (the last input step's target values repeated over the horizon:
     the naive last-value forecast, scaled like ``y``) and ``start`` (the window's first row in the
-    split). A window is kept only if its inputs and its targets are all present.
+    split). A window is kept only if its inputs and its targets are all present. Batches are cut on the
+    device the tensors live on (``datamodules.device_batches``).
     """
+
+    device_batches: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -44,7 +48,7 @@ class SeriesWindows(Dataset):
 
     @staticmethod
     def _steps(starts: Tensor, begin: int, length: int) -> Tensor:
-        return starts[:, None] + begin + torch.arange(length)[None, :]
+        return starts[:, None] + begin + torch.arange(length, device=starts.device)[None, :]
 
     @property
     def dropped(self) -> int:
@@ -59,7 +63,7 @@ class SeriesWindows(Dataset):
         return self.starts + self.lookback + self.offset
 
     def __getitems__(self, indices: Sequence[int]) -> dict[str, Tensor]:
-        s = self.starts[torch.as_tensor(indices, dtype=torch.long)]
+        s = self.starts[torch.as_tensor(indices, dtype=torch.long, device=self.starts.device)]
         n = len(s)
         y = self.targets[self._steps(s, self.lookback, self.horizon)].reshape(n, -1)
         naive = self.last_known[s + self.lookback - 1].repeat(1, self.horizon)

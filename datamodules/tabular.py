@@ -43,7 +43,10 @@ KNOWN: dict[str, tuple[str, str]] = {
 
 
 class TableDataset(Dataset):
-    """In-memory ``x`` (N x F float) and an optional target, served as whole-batch dicts."""
+    """In-memory ``x`` (N x F float) and an optional target, served as whole-batch dicts (cut on the device
+    the tensors live on: ``datamodules.device_batches``)."""
+
+    device_batches: ClassVar[bool] = True
 
     def __init__(self, x: Tensor, target: Tensor | None, target_key: str) -> None:
         self.x, self.target, self.target_key = x, target, target_key
@@ -52,7 +55,7 @@ class TableDataset(Dataset):
         return len(self.x)
 
     def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:
-        idx = torch.as_tensor(indices, dtype=torch.long)
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.x.device)
         item = {"x": self.x[idx]}
         if self.target is not None:
             item[self.target_key] = self.target[idx]
@@ -84,6 +87,8 @@ class TabularDataModule(LabDataModule):
             all rows BEFORE the split (e.g. 0.02 recreates a realistic fraud ratio).
         sampling_seed: seed of the resamplers and the weighted sampler.
         predict_path: a CSV of raw rows (the same columns; the target may be absent) for ``predict``.
+        on_device: on a CUDA trainer, keep the rows in device memory and cut batches there
+            (``datamodules.device_batches``); a no-op on CPU.
     """
 
     name = "table"
@@ -120,6 +125,7 @@ class TabularDataModule(LabDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         from_checkpoint: str | None = None,
+        on_device: bool = False,
     ) -> None:
         if dataset is not None and dataset not in KNOWN:
             raise LabError(f"unknown dataset {dataset!r}; pass --data.init_args.dataset {' | '.join(KNOWN)} or null")
@@ -147,6 +153,7 @@ class TabularDataModule(LabDataModule):
             eval_batch_size=eval_batch_size,
             num_workers=num_workers,
             from_checkpoint=from_checkpoint,
+            on_device=on_device,
         )
         self.dataset, self.target, self.task = dataset, target, task
         self.numeric, self.categorical, self.exclude = numeric, list(categorical), list(exclude)
@@ -359,7 +366,7 @@ class TabularDataModule(LabDataModule):
             generator=torch.Generator().manual_seed(self.sampling_seed),
         )
         return DataLoader(
-            ds,
+            self._served("train"),  # the weights above come from the host copy
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -23,7 +24,13 @@ class ImageTensorDataset(Dataset):
     is one fancy-index (``__getitems__``), which is what keeps the data path as cheap as a
     hand-written ``TensorDataset`` loop. With a transform (augmentation), each sample is
     transformed on its own, as random crops and flips must be.
+
+    ``batch_transform`` (set on the device copy that ``datamodules.device_batches`` makes for
+    ``on_device``) transforms the whole uint8 batch at once instead; the index tensor is built on the
+    images' device, so a batch is cut where the data lives.
     """
+
+    device_batches: ClassVar[bool] = True  # datamodules.device_batches may serve it from device memory
 
     def __init__(
         self,
@@ -35,6 +42,7 @@ class ImageTensorDataset(Dataset):
     ) -> None:
         self.labels = labels.long() if labels is not None else None
         self.transform = transform
+        self.batch_transform: Callable[[Tensor], Tensor] | None = None
         c = images.shape[1]
         self.mean = torch.tensor(mean if mean is not None else [0.0] * c).view(1, c, 1, 1)
         self.std = torch.tensor(std if std is not None else [1.0] * c).view(1, c, 1, 1)
@@ -50,8 +58,10 @@ class ImageTensorDataset(Dataset):
         return len(self.images)
 
     def __getitems__(self, indices: Sequence[int]) -> dict[str, Tensor]:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        if self.transform is None:
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.images.device)
+        if self.batch_transform is not None:
+            images = self._normalise(self.batch_transform(self.images[idx]))
+        elif self.transform is None:
             images = self.images[idx]
         else:
             images = self._normalise(torch.stack([self.transform(self.images[i]) for i in idx.tolist()]))

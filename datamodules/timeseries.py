@@ -48,6 +48,8 @@ class TimeSeriesDataModule(LabDataModule):
         lookback / horizon: window length in steps, and steps predicted.
         val_fraction / test_fraction: shares of the rows, in time order (train first).
         missing / scaler / feature_range: see above.
+        on_device: on a CUDA trainer, keep the series in device memory and cut the windows there
+            (``datamodules.device_batches``); a no-op on CPU.
     """
 
     name = "timeseries"
@@ -77,6 +79,7 @@ class TimeSeriesDataModule(LabDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         from_checkpoint: str | None = None,
+        on_device: bool = False,
     ) -> None:
         if dataset not in EMBEDDED:
             raise LabError(f"unknown dataset {dataset!r}; pass --data.init_args.dataset {' | '.join(EMBEDDED)}")
@@ -96,6 +99,7 @@ class TimeSeriesDataModule(LabDataModule):
             eval_batch_size=eval_batch_size,
             num_workers=num_workers,
             from_checkpoint=from_checkpoint,
+            on_device=on_device,
         )
         self.dataset, self.date_column = dataset, date_column
         self.value_columns, self.target_columns = list(value_columns), targets
