@@ -77,7 +77,10 @@ def batched_transform(transform: Any, where: str) -> BatchedCropFlip:
     ``v2.RandomHorizontalFlip`` (in that order, as ``augment`` builds it); anything else is a one-line error."""
     from torchvision.transforms import v2  # here: only image datasets with a transform reach it
 
-    steps = list(transform.transforms) if isinstance(transform, v2.Compose) else [transform]
+    def flat(t: Any) -> list[Any]:  # the datamodule wraps augment + train_transform in one more Compose
+        return [s for x in t.transforms for s in flat(x)] if isinstance(t, v2.Compose) else [t]
+
+    steps = flat(transform)
     crop = steps.pop(0) if steps and type(steps[0]) is v2.RandomCrop else None
     flip = steps.pop(0) if steps and type(steps[0]) is v2.RandomHorizontalFlip else None
     plain_crop = crop is None or (not crop.pad_if_needed and crop.padding_mode == "constant" and crop.fill in (0, None))

@@ -341,3 +341,15 @@ def test_cli_fit_compiled_in_bf16_and_the_checkpoint_tests_eager(tmp_path):
         runs_dir=tmp_path,
         lab="eager",
     )
+
+
+def test_batched_transform_reads_a_train_transform_nested_in_the_datamodules_compose():
+    """cifar_speed's crop(pad 2) + flip comes as ``train_transform``, which the datamodule wraps in a second Compose."""
+    dm = CIFAR10DataModule(
+        source="embedded",
+        max_train_samples=50,
+        on_device=True,
+        train_transform=v2.Compose([v2.RandomCrop(32, padding=2), v2.RandomHorizontalFlip()]),
+    )
+    batched = batched_transform(dm._train_transform(), "cifar10")
+    assert tuple(batched.padding) == (2, 2, 2, 2) and batched.flip_p == 0.5
