@@ -102,7 +102,7 @@ class LabTask(L.LightningModule):
         every value logged so far after every later step of the epoch (~0.1 ms a step, 3% of a small net's step).
         The loggers' ``log_metrics`` write on rank 0 only; rows carry ``epoch`` as Lightning's do.
         """
-        scalars = {k: float(v) for k, v in values.items()}
+        scalars = {k: float(v.detach() if isinstance(v, Tensor) else v) for k, v in values.items()}
         self.step_bar_values = scalars
         for logger in self.loggers:
             logger.log_metrics({**scalars, "epoch": self.current_epoch}, step=self.global_step)

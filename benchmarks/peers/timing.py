@@ -52,6 +52,7 @@ class PhaseTimer(Callback):
         self.reached: float | None = None
         self._epoch_start = self._last_batch_end = self._val_start = 0.0
         self._batches_counted = False
+        self._phase = "start"  # train | val | after: where figure and checkpoint time is spent
 
     def _now(self) -> float:
         return time.time()
@@ -71,6 +72,7 @@ class PhaseTimer(Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._mark("train_start")
+        self._phase = "train"
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._epoch_start = self._now()
@@ -85,10 +87,12 @@ class PhaseTimer(Callback):
                 self.sums["train_batches"] += self._now() - self._epoch_start
                 self._batches_counted = True
             self._val_start = self._now()
+            self._phase = "val"
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
             self.sums["validation"] += self._now() - self._val_start
+            self._phase = "train"
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not self._batches_counted:  # an epoch without validation
@@ -99,6 +103,7 @@ class PhaseTimer(Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._mark("train_end")
+        self._phase = "after"
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self._mark("fit_end")
@@ -130,7 +135,7 @@ class PhaseTimer(Callback):
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.sums[key] += self._now() - start
+                self.sums[f"{key}_{self._phase}"] += self._now() - start
 
         return timed
 
