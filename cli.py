@@ -466,7 +466,6 @@ def main(args: list[str] | None = None) -> None:
             print(" ".join(err.code.split()), file=sys.stderr)
             code = 2
         sys.exit(code)
-    torch.set_float32_matmul_precision("high")
     try:
         LabCLI(args=args)
     except ProcessExitedException as err:  # ddp_spawn: the training processes stopped at a signal (and said so)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import lightning as L
+import torch
 from torch import Tensor
 from torchmetrics import Metric
 
@@ -73,6 +74,10 @@ class LabTask(L.LightningModule):
     step_bar_values: dict[str, float] = {}
 
     def setup(self, stage: str) -> None:
+        # TF32 matmuls on CUDA (Lightning's advice for tensor-core GPUs), full fp32 elsewhere: on a CPU with bf16
+        # units "high" lets oneDNN emulate fp32 matmuls with bf16 passes, which made the temperature RNN's step
+        # 2x and mnist_mlp's 1.3x slower (`tests/test_task_contract.py` pins the choice). Set in every process.
+        torch.set_float32_matmul_precision("high" if self.trainer.strategy.root_device.type == "cuda" else "highest")
         if self.ddp_find_unused_parameters:
             # DDPStrategy's DistributedDataParallel arguments; read when it wraps the module, after this hook.
             ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)

@@ -198,3 +198,26 @@ def test_train_loss_step_is_the_loss_of_the_step_it_is_written_at(tmp_path, ever
     assert len(set(losses.values())) == 14  # every step's loss differs, so a stale value would show
     for step, value in written.items():
         assert value == pytest.approx(losses[step], rel=1e-6), step
+
+
+def test_fp32_matmuls_stay_full_precision_on_cpu(tmp_path):
+    """On a CPU, "high" matmul precision lets oneDNN emulate fp32 with bf16 passes: slower for small nets (2x for
+    the temperature RNN's step) and not the reports' numerics. A fit on CPU leaves it at "highest"."""
+    torch.set_float32_matmul_precision("high")
+    try:
+        dm = MNISTDataModule(source="embedded", batch_size=8, eval_batch_size=50, max_train_samples=16)
+        model = Classifier(MLP(in_features=784, hidden=[8]), num_classes=10)
+        trainer = L.Trainer(
+            max_steps=1,
+            limit_val_batches=0,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+        trainer.fit(model, datamodule=dm)
+        assert torch.get_float32_matmul_precision() == "highest"
+    finally:
+        torch.set_float32_matmul_precision("highest")
