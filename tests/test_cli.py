@@ -207,3 +207,48 @@ def test_default_progress_bar_is_throttled_and_ends_complete(tmp_path):
     lab.trainer.fit(lab.model, datamodule=lab.datamodule)
     assert updates[:2] == [9, 12]  # batches 10 and 13 (the last) of 13, then the epoch end
     assert bar.progress.tasks[bar.train_progress_bar_id].completed == 13
+
+
+def test_progress_bar_redraw_thread_stops_when_the_bar_stops(tmp_path):
+    """With leave=True the bar stops at every epoch's start and joins its redraw thread; Lightning's thread sleeps
+    1/refresh_rate s between looks, so each stop waited for that sleep (0.13 s an epoch, 13 s of a 100-epoch
+    series lab). The bar's threads must be the prompt kind, and none may outlive the bar."""
+    from lightning.pytorch import Callback
+
+    from callbacks.progress_bar import LabProgressBar, _PromptRefreshThread
+    from cli import VERSION_ENV, LabCLI
+
+    seen = []
+
+    class Spy(Callback):
+        def on_train_batch_end(self, trainer, *args):
+            seen.append(trainer.progress_bar_callback.progress.live._refresh_thread)
+
+    os.environ.pop(VERSION_ENV, None)
+    lab = LabCLI(
+        args=[
+            "--config",
+            MNIST,
+            "--runs_dir",
+            str(tmp_path),
+            "--trainer.max_epochs",
+            "3",
+            "--trainer.limit_train_batches",
+            "2",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.enable_model_summary",
+            "false",
+        ],
+        run=False,
+    )
+    os.environ.pop(VERSION_ENV, None)
+    assert isinstance(lab.trainer.progress_bar_callback, LabProgressBar)
+    lab.trainer.callbacks.append(Spy())
+    lab.trainer.fit(lab.model, datamodule=lab.datamodule)
+    threads = {id(t): t for t in seen}.values()
+    assert len(threads) == 3  # one per epoch: leave=True restarts the bar
+    assert all(type(t) is _PromptRefreshThread for t in threads)
+    for t in threads:
+        t.join(timeout=10)
+        assert not t.is_alive()
