@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection, R2Score
 
 from lab_modules.classifier import _accepted_inputs
+from lab_modules.epoch_sums import EpochSums
 from lab_modules.optim import build_optimizers
 from lab_modules.task import LabTask
 from labcore.errors import LabError
@@ -88,7 +89,9 @@ class Regressor(LabTask):
                 prefix=prefix,
             )
 
-        self.train_loss, self.val_loss, self.test_loss = _mean_loss(), _mean_loss(), _mean_loss()
+        # training: one add per step (EpochSums); validation and test batches are few, so MeanMetric there
+        self.train_sums = EpochSums(["loss", "count"])
+        self.val_loss, self.test_loss = _mean_loss(), _mean_loss()
         self.val_metrics, self.test_metrics = metrics("val/"), metrics("test/")
         base = MetricCollection({"rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError()})
         self.val_baseline = base.clone(prefix="val/baseline_")
@@ -130,7 +133,7 @@ class Regressor(LabTask):
         loss = self.loss_fn(pred, target)
         n = pred.shape[0]
         if stage == "train":
-            self.train_loss.update(loss.detach(), weight=n)
+            self.train_sums.update(torch.stack([loss.detach() * n, loss.new_tensor(float(n))]))
             return loss
         getattr(self, f"{stage}_loss").update(loss.detach(), weight=n)
         self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), on_epoch=True, prog_bar=True, batch_size=n)
@@ -157,10 +160,14 @@ class Regressor(LabTask):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
+    def train_loss(self) -> Tensor:
+        """The epoch's mean training loss so far, weighted by batch size, over every rank's batches (NaN stays)."""
+        sums = self.train_sums.compute()
+        return sums["loss"] / sums["count"]
+
     def on_train_epoch_end(self) -> None:
-        # MeanMetric: the epoch mean over every rank's batches.
-        self.log("train/loss", self.train_loss.compute(), prog_bar=True)
-        self.train_loss.reset()
+        self.log("train/loss", self.train_loss(), prog_bar=True)
+        self.train_sums.reset()
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """``pred`` (N x out, real units) and, where the batch has them, ``target`` and ``baseline``."""

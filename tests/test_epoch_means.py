@@ -40,3 +40,27 @@ def test_classifier_train_sums_match_torchmetrics():
     means = task.train_means()
     assert torch.allclose(means["train/loss"], mean.compute())
     assert torch.allclose(means["train/acc"], acc.compute())
+
+
+# Fails if the regressor's train-loss mean stops weighting by batch size or drops a NaN loss.
+def test_regressor_train_loss_is_a_batch_size_weighted_mean_that_keeps_nan():
+    from lab_modules import Regressor
+
+    task = Regressor(torch.nn.Linear(3, 1))
+    for loss, n in ((1.0, 3), (0.0, 1)):
+        task.train_sums.update(torch.tensor([loss * n, float(n)]))
+    assert task.train_loss().item() == 0.75
+    task.train_sums.update(torch.tensor([float("nan"), 1.0]))
+    assert math.isnan(task.train_loss().item())
+
+
+def test_regressor_training_step_adds_its_loss_to_the_train_sums():
+    """The sums the epoch mean is read from are the training steps' own losses and batch sizes."""
+    from lab_modules import Regressor
+
+    g = torch.Generator().manual_seed(0)
+    task, mean = Regressor(torch.nn.Linear(3, 1)), MeanMetric()
+    for n in (8, 8, 3):
+        batch = {"input": torch.randn(n, 3, generator=g), "y": torch.randn(n, 1, generator=g)}
+        mean.update(task.training_step(batch, 0).detach(), weight=n)
+    assert torch.allclose(task.train_loss(), mean.compute())
