@@ -27,6 +27,7 @@ import copy
 import json
 import math
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -99,15 +100,34 @@ def run_process(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, Any
     """Start ``cmd``, wait, and return its wall time, peak RSS (MiB) and output."""
     t0 = time.time()
     env = {**env, "DL_LABS_BENCH_T0": repr(t0)}
+    peak_kib = 0
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak_kib = max(peak_kib, _vm_hwm_kib(proc.pid))
+            time.sleep(0.05)
     wall = time.time() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}); its output: {log}\n{text[-2000:]}")
-    return {"wall": wall, "peak_mib": usage.ru_maxrss / 1024, "output": text}
+    return {"wall": wall, "peak_mib": peak_kib / 1024, "output": text}
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM). Not the ``ru_maxrss`` that wait4 reports: Linux carries
+    that over from the parent's image across exec, so every child of this (large) runner would show its size."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def run_peer(case: Case, args: argparse.Namespace, epochs: int, tmp: Path) -> dict[str, Any]:
@@ -140,6 +160,7 @@ def run_ours(
     cmd += ["--trainer.max_epochs", str(epochs)] if epochs is not None else []
     cmd += ["--runs_dir", str(runs), "--trainer.callbacks+=benchmarks.peers.timing.PhaseTimer"]
     cmd += ["--test_after_fit", "false" if target is not None else "true", *args.ours_args]
+    cmd += args.race_args if target is not None else []
     env = {**_env(args.threads), "DL_LABS_BENCH_OUT": str(timing)}
     if target is not None:
         env["DL_LABS_BENCH_TARGET"] = repr(target)
@@ -298,6 +319,12 @@ def main() -> None:
     p.add_argument("--skip", default="", help="comma list of parts to skip: whole,bare,race")
     p.add_argument("--data-root", type=Path, default=SHARED)
     p.add_argument("--ours-args", nargs=argparse.REMAINDER, default=[], help="extra cli.py arguments (last)")
+    p.add_argument(
+        "--race-args",
+        type=shlex.split,
+        default=[],
+        help='extra cli.py arguments for the race runs only, one string: --race-args="--a 1 --b 2"',
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     skip = set(filter(None, args.skip.split(",")))
