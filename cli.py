@@ -26,7 +26,7 @@ from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcess
 from lightning.pytorch.utilities import rank_zero_info
 from torch.multiprocessing import ProcessExitedException
 
-from callbacks import preemption
+from callbacks import hook_dispatch, preemption
 from callbacks.checkpoint import LabModelCheckpoint
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
@@ -39,7 +39,7 @@ from commands.run_guard import RunStarted, discard_unstarted_run
 from datamodules.base import LabDataModule
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
-from labcore import hook_dispatch, log
+from labcore import log
 from labcore.console import route_output
 from labcore.errors import LabError
 from labcore.launch import launch_version
@@ -56,7 +56,7 @@ class LabCLI(LightningCLI):
     ``--test_after_fit``. Everything else is plain LightningCLI, reached through its public hooks."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        hook_dispatch.install()  # callback hooks without the inherited no-op calls (labcore/hook_dispatch.py)
+        hook_dispatch.install()  # callback hooks without the inherited no-op calls (callbacks/hook_dispatch.py)
         defaults = {"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False}
         if kwargs.get("run", True):
             kwargs.setdefault(

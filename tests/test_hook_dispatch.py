@@ -1,4 +1,4 @@
-"""labcore.hook_dispatch: callbacks that override a hook see exactly what Lightning's own dispatch gives them."""
+"""callbacks.hook_dispatch: callbacks that override a hook see exactly what Lightning's own dispatch gives them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer import call
 from torch.utils.data import DataLoader, TensorDataset
 
-from labcore import hook_dispatch
+from callbacks import hook_dispatch
 
 
 class Tiny(L.LightningModule):
@@ -127,6 +127,7 @@ def test_a_profiled_run_uses_lightnings_dispatch(tmp_path, restore_dispatch):
 # Fails when a Lightning upgrade changes the function this module replaces: re-check it against the new one.
 def test_lightnings_function_is_the_one_this_replaces():
     original = hook_dispatch._ORIGINAL
+
     def shape(fn):
         return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
 

@@ -217,9 +217,9 @@ def bare_vs_ours(name: str, case: Case, args: argparse.Namespace, tmp: Path) -> 
     import torch
     from lightning.pytorch import Callback
 
+    from callbacks import hook_dispatch
     from cli import VERSION_ENV, LabCLI
     from lab_modules.optim import make_optimizer
-    from labcore import hook_dispatch
 
     torch.set_num_threads(args.threads)
 
