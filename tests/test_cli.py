@@ -171,31 +171,22 @@ def test_labcli_without_subcommands_applies_the_default_trainer_config(tmp_path)
     assert lab.trainer.log_dir == str(tmp_path / "mnist_mlp" / "version_0")
 
 
-def test_default_progress_bar_is_throttled_and_ends_complete(tmp_path):
-    from callbacks.progress_bar import LabProgressBar
+def _mnist_lab(tmp_path, *extra: str, epochs: int, train_batches: int):
+    """The mnist_mlp lab as cli.py builds it (not run): a few short epochs, one validation batch, no summary."""
     from cli import VERSION_ENV, LabCLI
 
     os.environ.pop(VERSION_ENV, None)
-    lab = LabCLI(
-        args=[
-            "--config",
-            MNIST,
-            "--runs_dir",
-            str(tmp_path),
-            "--trainer.max_epochs",
-            "1",
-            "--trainer.limit_train_batches",
-            "13",
-            "--trainer.limit_val_batches",
-            "1",
-            "--trainer.num_sanity_val_steps",
-            "0",
-            "--trainer.enable_model_summary",
-            "false",
-        ],
-        run=False,
-    )
+    args = ["--config", MNIST, "--runs_dir", str(tmp_path), "--trainer.max_epochs", str(epochs)]
+    args += ["--trainer.limit_train_batches", str(train_batches), "--trainer.limit_val_batches", "1"]
+    lab = LabCLI(args=[*args, "--trainer.enable_model_summary", "false", *extra], run=False)
     os.environ.pop(VERSION_ENV, None)
+    return lab
+
+
+def test_default_progress_bar_is_throttled_and_ends_complete(tmp_path):
+    from callbacks.progress_bar import LabProgressBar
+
+    lab = _mnist_lab(tmp_path, "--trainer.num_sanity_val_steps", "0", epochs=1, train_batches=13)
     bar = lab.trainer.progress_bar_callback
     assert isinstance(bar, LabProgressBar) and bar.update_every == 10
     updates = []
@@ -216,7 +207,6 @@ def test_progress_bar_redraw_thread_stops_when_the_bar_stops(tmp_path):
     from lightning.pytorch import Callback
 
     from callbacks.progress_bar import LabProgressBar, _PromptRefreshThread
-    from cli import VERSION_ENV, LabCLI
 
     seen = []
 
@@ -224,25 +214,7 @@ def test_progress_bar_redraw_thread_stops_when_the_bar_stops(tmp_path):
         def on_train_batch_end(self, trainer, *args):
             seen.append(trainer.progress_bar_callback.progress.live._refresh_thread)
 
-    os.environ.pop(VERSION_ENV, None)
-    lab = LabCLI(
-        args=[
-            "--config",
-            MNIST,
-            "--runs_dir",
-            str(tmp_path),
-            "--trainer.max_epochs",
-            "3",
-            "--trainer.limit_train_batches",
-            "2",
-            "--trainer.limit_val_batches",
-            "1",
-            "--trainer.enable_model_summary",
-            "false",
-        ],
-        run=False,
-    )
-    os.environ.pop(VERSION_ENV, None)
+    lab = _mnist_lab(tmp_path, epochs=3, train_batches=2)
     assert isinstance(lab.trainer.progress_bar_callback, LabProgressBar)
     lab.trainer.callbacks.append(Spy())
     lab.trainer.fit(lab.model, datamodule=lab.datamodule)
