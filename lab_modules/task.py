@@ -15,6 +15,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from labcore.errors import LabError
+from labcore.process_group import destroy_at_exit
 
 PredictionKind = Literal["classes", "images", "boxes", "values", "tensors", "texts"]
 AUTO = "auto"  # a monitor / mode that follows the task module's declaration
@@ -78,6 +79,8 @@ class LabTask(L.LightningModule):
         # units "high" lets oneDNN emulate fp32 matmuls with bf16 passes, which made the temperature RNN's step
         # 2x and mnist_mlp's 1.3x slower (`tests/test_task_contract.py` pins the choice). Set in every process.
         torch.set_float32_matmul_precision("high" if self.trainer.strategy.root_device.type == "cuda" else "highest")
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            destroy_at_exit()  # Lightning leaves the group alive; a gloo group at finalisation can abort the process
         if self.ddp_find_unused_parameters:
             # DDPStrategy's DistributedDataParallel arguments; read when it wraps the module, after this hook.
             ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)

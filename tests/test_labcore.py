@@ -54,3 +54,26 @@ def test_datamodule_state_is_found_by_its_marker(tmp_path):
 def test_offline_switches_short_circuit_the_network_probe(monkeypatch):
     monkeypatch.setenv("DL_LABS_OFFLINE", "1")
     assert offline() and not network_available("example.org")
+
+
+def test_process_group_is_destroyed_by_the_exit_handlers(tmp_path):
+    """A process that exits with a live gloo group can abort in the interpreter's finalisation (SIGABRT,
+    pytorch/pytorch#179291; one ddp_spawn rank did, under load). The group must be gone once the atexit handlers
+    have run. atexit runs handlers last-registered first, so the check registered before runs after."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    script = f"""
+import atexit
+import torch.distributed as dist
+from labcore.process_group import destroy_at_exit
+dist.init_process_group("gloo", init_method="file://{tmp_path / "store"}", rank=0, world_size=1)
+atexit.register(lambda: print("alive after the exit handlers:", dist.is_initialized()))
+destroy_at_exit()
+destroy_at_exit()  # once per process
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "alive after the exit handlers: False" in out.stdout

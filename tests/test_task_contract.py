@@ -221,3 +221,21 @@ def test_fp32_matmuls_stay_full_precision_on_cpu(tmp_path):
         assert torch.get_float32_matmul_precision() == "highest"
     finally:
         torch.set_float32_matmul_precision("highest")
+
+
+def test_setup_under_a_process_group_destroys_it_at_exit(monkeypatch, tmp_path):
+    """Every rank's task setup registers the exit handler that destroys the process group (labcore.process_group),
+    so no spawned rank exits with a live gloo group."""
+    import lab_modules.task as task_module
+
+    calls = []
+    monkeypatch.setattr(task_module, "destroy_at_exit", lambda: calls.append(1))
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    model = Classifier(MLP(in_features=784, hidden=[8]), num_classes=10)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    model.trainer = trainer
+    try:
+        model.setup("fit")
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    assert calls == [1]
