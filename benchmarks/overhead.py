@@ -34,6 +34,7 @@ import torch  # noqa: E402
 from lightning.pytorch import Callback  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from benchmarks.bare_lightning import fit_bare  # noqa: E402
 from cli import VERSION_ENV, LabCLI  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -122,19 +123,7 @@ class BareModule(L.LightningModule):
 
 def bare(net: torch.nn.Module, optimizer_fn, loader, accelerator: str) -> float:
     timer = EpochTimer()
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator=accelerator,
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
-    trainer.fit(BareModule(net, optimizer_fn), train_dataloaders=loader)
+    fit_bare(BareModule(net, optimizer_fn), loader, [timer], accelerator, max_epochs=1)
     return timer.seconds
 
 

@@ -217,7 +217,7 @@ def bare_vs_ours(name: str, case: Case, args: argparse.Namespace, tmp: Path) -> 
     import torch
     from lightning.pytorch import Callback
 
-    from callbacks import hook_dispatch
+    from benchmarks.bare_lightning import fit_bare
     from cli import VERSION_ENV, LabCLI
     from lab_modules.optim import make_optimizer
 
@@ -268,21 +268,8 @@ def bare_vs_ours(name: str, case: Case, args: argparse.Namespace, tmp: Path) -> 
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         steps = cli.trainer.global_step
         btimer = BatchLoopTimer(args.bare_steps)
-        trainer = L.Trainer(
-            max_steps=args.bare_steps,
-            max_epochs=1000,
-            accelerator="cpu",
-            devices=1,
-            logger=False,
-            enable_progress_bar=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            callbacks=[btimer],
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-        )
-        with hook_dispatch.lightning_dispatch():  # stock Lightning, as a user's own LightningModule gets
-            trainer.fit(Bare(task0), train_dataloaders=cli.datamodule.train_dataloader())
+        # stock Lightning, as a user's own LightningModule gets
+        fit_bare(Bare(task0), cli.datamodule.train_dataloader(), [btimer], max_steps=args.bare_steps, max_epochs=1000)
         if r > 0:
             ours_t.append(timer.seconds)
             bare_t.append(btimer.seconds)
