@@ -1,0 +1,327 @@
+"""Write the generated parts of README.md and docs/*.md from their data, or check that they match it.
+
+    python scripts/docs_tables.py           # rewrite every generated block
+    python scripts/docs_tables.py --check   # exit 1, naming the blocks, when one differs from its data
+
+Generated blocks sit between marker comments; everything outside them is hand-written:
+
+- ``<!-- results:<family> -->`` ... ``<!-- /results -->``: the results table of ``docs/results/<family>.json``.
+- ``<!-- results:index -->`` ... ``<!-- /results -->``: the lab index (one row per config under configs/labs/,
+  its headline result, i.e. the first row of that lab in the results files, beside the report's number).
+- ``<!-- gallery:<lab> -->`` ... ``<!-- /gallery -->``: the lab's figures listed in docs/gallery/index.json;
+  a lab without figures yet gets a sentence saying so, so the build never depends on the gallery.
+- ``<!-- errors -->`` ... ``<!-- /errors -->``: the bad-input catalogue, read from the case table of
+  tests/test_bad_input.py (imported, so a new case appears here without an edit).
+
+A results file is a JSON list of rows ``{lab, metric, split, value, report_value, report_note, command,
+commit, machine, date}``; ``lab`` is a config name, with ``[variant]`` for a variant of a compare spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIELDS = ("lab", "metric", "split", "value", "report_value", "report_note", "command", "commit", "machine", "date")
+BLOCK = re.compile(r"(<!-- (results|gallery):([\w.-]+) -->\n)(.*?)(<!-- /\2 -->)", re.S)
+ERRORS_BLOCK = re.compile(r"(<!-- errors -->\n)(.*?)(<!-- /errors -->)", re.S)
+PERCENT_METRICS = {"acc", "f1", "f1_fraud", "precision", "recall"}
+
+# The docs page of each config folder (detection labs live in dense/ but have their own page).
+PAGES = {
+    "vision": "vision.md",
+    "text": "text.md",
+    "generative": "generative.md",
+    "dense": "dense.md",
+    "seq2seq": "translation.md",
+    "series": "series.md",
+    "tabular": "tables.md",
+}
+
+# What each lab draws or shows, for the index; a lab missing here shows its config's first comment line.
+SHOWS = {
+    "mnist_mlp": "samples, first-layer weights, hidden activations, confusion matrix",
+    "mnist_mlp_improved": "the same net widened, one-cycle AdamW",
+    "mnist_mlp_theory": "the architecture the report's text describes",
+    "mnist_cnn": "conv1 filters, misclassified digits",
+    "mnist_cnn_improved": "BatchNorm, dropout, small affine shifts",
+    "gd_variants": "full batch vs mini-batch vs batch 1, overlaid curves",
+    "cifar_optimizers": "SGD vs Adam vs RMSprop curves",
+    "cifar_bn_augment": "the 2x2 BatchNorm x augmentation ablation",
+    "cifar_bn_augment_improved": "a short-run recipe, confusion matrix",
+    "cifar_speed": "the airbench94 recipe as a lab (GPU)",
+    "cifar_vgg_resnet": "SimpleCNN vs VGG16 vs ResNet18, fit time",
+    "cifar_vgg_resnet_improved": "the same nets trained properly",
+    "feature_maps": "trained conv kernels and activations",
+    "early_stopping": "early stopping, best checkpoint tested",
+    "transfer_pretrain": "the offline stand-in for ImageNet weights",
+    "transfer_learning": "accuracy after each fine-tuning phase",
+    "sentiment_rnn": "LSTM / GRU on an own vocabulary, packed",
+    "sentiment_rnn_improved": "bidirectional GRU, one-cycle AdamW",
+    "sentiment_bow_mlp": "bag of words MLP, cross-set transfer",
+    "sentiment_bow_mlp_embedding": "MLP on frozen sentence embeddings",
+    "sentiment_bert_gru": "frozen encoder + BiGRU, `predict` on raw text",
+    "trec_transformer": "a from-scratch Transformer, attention heatmap",
+    "trec_prefix_tuning": "prefix tuning of a frozen encoder",
+    "trec_finetune": "fine-tuning the last encoder layers",
+    "attention_toy": "scaled dot-product attention heatmap",
+    "gan": "fixed-noise grids over epochs, MNIST-FID",
+    "gan_dcgan": "the DCGAN variant",
+    "cyclegan": "A->B->A grids against the known true mapping",
+    "vae": "latent traversal, reconstructions, latent scatter",
+    "vae_conv": "the convolutional VAE",
+    "denoising_ae": "noisy / denoised / clean grids",
+    "denoising_ae_improved": "a small denoising U-Net",
+    "mnist_fid_cnn": "the feature network behind MNIST-FID",
+    "unet_segmentation": "image / truth / prediction triplets",
+    "unet_segmentation_smp": "segmentation-models-pytorch's Unet",
+    "unet_segmentation_albumentations": "elastic + grid distortion augmentation",
+    "detection": "true vs predicted boxes, per-class AP",
+    "detection_improved": "AdamW + one-cycle + albumentations",
+    "translation_rnn": "encoder-decoder without attention, BLEU",
+    "translation_rnn_attention": "additive attention heatmaps, BLEU",
+    "translation_transformer": "cross-attention heatmaps, BLEU",
+    "temperature_rnn": "forecast vs actual beside the naive forecast",
+    "temperature_rnn_lstm": "the LSTM cell",
+    "temperature_rnn_improved": "residual LSTM, longer window",
+    "pm25_lstm": "PM2.5 forecast, residuals",
+    "pm25_mlp": "the MLP baseline the report never trained",
+    "house_prices": "linear regression, predicted vs actual",
+    "house_prices_mlp": "MLP regression",
+    "house_prices_mlp_mae": "MLP with MAE loss, a fresh run",
+    "regularization": "L1 / L2 / dropout curves",
+    "imbalanced": "PR and ROC curves, six imbalance strategies",
+}
+
+
+def lab_configs(root: Path) -> list[tuple[str, str]]:
+    """(family folder, lab) of every lab config, in the docs' family order."""
+    folders, labs = list(PAGES), list(SHOWS)
+    found = [(p.parent.name, p.stem) for p in (root / "configs" / "labs").glob("*/*.yaml")]
+    return sorted(
+        found,
+        key=lambda fl: (
+            folders.index(fl[0]) if fl[0] in folders else len(folders),
+            labs.index(fl[1]) if fl[1] in labs else len(labs),
+            fl[1],
+        ),
+    )
+
+
+def page_of(folder: str, lab: str) -> str:
+    return "detection.md" if lab.startswith("detection") else PAGES.get(folder, "index.md")
+
+
+def base_lab(lab: str) -> str:
+    return lab.split("[", 1)[0]
+
+
+def load_results(root: Path) -> dict[str, list[dict]]:
+    """Every docs/results/<family>.json, each row checked for the schema's fields."""
+    out: dict[str, list[dict]] = {}
+    for path in sorted((root / "docs" / "results").glob("*.json")):
+        rows = json.loads(path.read_text())
+        if not isinstance(rows, list):
+            raise SystemExit(f"error: {path.relative_to(root)}: expected a JSON list of rows; see scripts/docs_tables.py")
+        for i, r in enumerate(rows):
+            missing = [f for f in FIELDS if f not in r]
+            if missing:
+                raise SystemExit(
+                    f"error: {path.relative_to(root)}: row {i} ({r.get('lab')}) lacks {missing}; "
+                    f"every row needs {list(FIELDS)}"
+                )
+        out[path.stem] = rows
+    return out
+
+
+def fmt(value: object, metric: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    v = float(value)  # type: ignore[arg-type]
+    if metric in PERCENT_METRICS and abs(v) <= 1:
+        return f"{100 * v:.2f}%"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def report_cell(row: dict) -> str:
+    value, note = fmt(row["report_value"], row["metric"]), row["report_note"] or ""
+    if value and note:
+        return cell(f"{value} ({note})")
+    return cell(value or note)
+
+
+def results_table(rows: list[dict]) -> str:
+    lines = ["| lab | metric | ours | report | command | measured |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| `{r['lab']}` | {r['split']} {r['metric']} | {fmt(r['value'], r['metric'])} | {report_cell(r)} "
+            f"| `{cell(r['command'])}` | `{r['commit']}`, {cell(r['machine'])}, {r['date']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def headline(lab: str, results: dict[str, list[dict]]) -> dict | None:
+    for rows in results.values():
+        for r in rows:
+            if base_lab(r["lab"]) == lab:
+                return r
+    return None
+
+
+def index_table(root: Path, results: dict[str, list[dict]], docs_prefix: str) -> str:
+    lines = ["| lab | what it shows | ours | report | config |", "|---|---|---|---|---|"]
+    for folder, lab in lab_configs(root):
+        config = f"configs/labs/{folder}/{lab}.yaml"
+        shows = SHOWS.get(lab) or _first_comment(root / config)
+        r = headline(lab, results)
+        if r is None:
+            ours, report = "not measured yet", ""
+        else:
+            variant = r["lab"][len(lab) :].strip("[]")
+            ours = f"{r['split']} {r['metric']} {fmt(r['value'], r['metric'])}" + (f" ({variant})" if variant else "")
+            report = report_cell(r)
+        link = f"[{lab}]({docs_prefix}{page_of(folder, lab)})"
+        lines.append(f"| {link} | {cell(shows)} | {cell(ours)} | {report} | `{config}` |")
+    return "\n".join(lines) + "\n"
+
+
+def _first_comment(config: Path) -> str:
+    first = config.read_text().splitlines()[0] if config.exists() else ""
+    return first.lstrip("# ").split(":", 1)[-1].strip()[:80]
+
+
+def gallery(root: Path, lab: str, page: Path) -> str:
+    """The lab's figures from docs/gallery/index.json, linked relative to ``page``."""
+    index_path = root / "docs" / "gallery" / "index.json"
+    entries = json.loads(index_path.read_text()).get(lab, []) if index_path.exists() else []
+    out = []
+    for e in entries:
+        path = _gallery_file(root, lab, e["file"])
+        if path is None:
+            continue
+        rel = Path(*[".."] * (len(page.relative_to(root).parts) - 1), path.relative_to(root)).as_posix()
+        caption = cell(e.get("caption") or path.stem)
+        out.append(f"![{caption}]({rel})\n\n*{caption}*: `{cell(e.get('command', ''))}` at `{e.get('commit', '')}`\n")
+    if not out:
+        return f"No figure of `{lab}` in the gallery yet: `python scripts/gallery.py --labs {lab}` draws them.\n"
+    return "\n".join(out)
+
+
+def _gallery_file(root: Path, lab: str, name: str) -> Path | None:
+    for candidate in (root / "docs" / "gallery" / name, root / "docs" / "gallery" / lab / name, root / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def error_catalogue(root: Path) -> str:
+    """One row per bad-input case of tests/test_bad_input.py: the command and what its one line must name."""
+    sys.path.insert(0, str(root))
+    from tests import test_bad_input as bad
+
+    groups = _case_groups(root / "tests" / "test_bad_input.py")
+    lines = ["| case | command | the `error:` line names |", "|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        group = None
+        for name, make in bad.CASES.items():
+            if groups.get(name) != group:
+                group = groups.get(name)
+                lines.append(f"| **{group}** | | |")
+            argv, words = make(Path(tmp) / name)
+            command = " ".join(_shorten(a, root, Path(tmp) / name) for a in argv)
+            named = ", ".join(f"`{_shorten(w, root, Path(tmp) / name)}`" for w in words)
+            lines.append(f"| `{name}` | `python cli.py {cell(command)}` | {named} |")
+    return "\n".join(lines) + "\n"
+
+
+def _shorten(arg: str, root: Path, tmp: Path) -> str:
+    return str(arg).replace(str(tmp) + "/", "").replace(str(tmp), ".").replace(str(root) + "/", "")
+
+
+def _case_groups(source: Path) -> dict[str, str]:
+    """The comment heading above each case in the CASES table (``# readers``, ...)."""
+    text = source.read_text()
+    body = text[text.index("CASES: dict") :]
+    body = body[: body.index("\n}\n")]
+    groups, group = {}, "cases"
+    for line in body.splitlines():
+        heading = re.match(r"    # (.+)", line)
+        key = re.match(r'    "([^"]+)": ', line)
+        if heading:
+            group = heading.group(1).strip()
+        elif key:
+            groups[key.group(1)] = group
+    return groups
+
+
+def render(root: Path, path: Path, text: str, results: dict[str, list[dict]], errors: Callable[[], str]) -> str:
+    docs_prefix = "docs/" if path.parent == root else ""
+
+    def block(m: re.Match) -> str:
+        kind, name = m.group(2), m.group(3)
+        if kind == "gallery":
+            body = gallery(root, name, path)
+        elif name == "index":
+            body = index_table(root, results, docs_prefix)
+        elif name in results:
+            body = results_table(results[name])
+        else:
+            raise SystemExit(f"error: {path.relative_to(root)}: no docs/results/{name}.json for <!-- results:{name} -->")
+        return f"{m.group(1)}\n{body}\n{m.group(5)}"
+
+    text = BLOCK.sub(block, text)
+    return ERRORS_BLOCK.sub(lambda m: f"{m.group(1)}\n{errors()}\n{m.group(3)}", text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a generated block differs from its data")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this one)")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    results = load_results(root)
+    cache: list[str] = []
+
+    def errors() -> str:  # imports torch and the test module: only when a page asks for it, once
+        if not cache:
+            cache.append(error_catalogue(root))
+        return cache[0]
+
+    stale = []
+    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        if not path.exists():
+            continue
+        old = path.read_text()
+        new = render(root, path, old, results, errors)
+        if new != old:
+            stale.append(path.relative_to(root).as_posix())
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print(
+            f"error: {', '.join(stale)} differ from docs/results, docs/gallery/index.json or tests/test_bad_input.py; "
+            "run python scripts/docs_tables.py",
+            file=sys.stderr,
+        )
+        return 1
+    for name in stale:
+        print(f"rewrote {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
