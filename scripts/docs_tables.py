@@ -12,6 +12,7 @@ Generated blocks sit between marker comments; everything outside them is hand-wr
   a lab without figures yet gets a sentence saying so, so the build never depends on the gallery.
 - ``<!-- errors -->`` ... ``<!-- /errors -->``: the bad-input catalogue, read from the case table of
   tests/test_bad_input.py (imported, so a new case appears here without an edit).
+- ``<!-- contracts -->`` ... ``<!-- /contracts -->``: the import-linter contracts of pyproject.toml.
 
 A results file is a JSON list of rows ``{lab, metric, split, value, report_value, report_note, command,
 commit, machine, date}``; ``lab`` is a config name, with ``[variant]`` for a variant of a compare spec.
@@ -27,10 +28,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser as a package
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ("lab", "metric", "split", "value", "report_value", "report_note", "command", "commit", "machine", "date")
 BLOCK = re.compile(r"(<!-- (results|gallery):([\w.-]+) -->\n)(.*?)(<!-- /\2 -->)", re.S)
 ERRORS_BLOCK = re.compile(r"(<!-- errors -->\n)(.*?)(<!-- /errors -->)", re.S)
+CONTRACTS_BLOCK = re.compile(r"(<!-- contracts -->\n)(.*?)(<!-- /contracts -->)", re.S)
 PERCENT_METRICS = {"acc", "f1", "f1_fraud", "precision", "recall"}
 
 # The docs page of each config folder (detection labs live in dense/ but have their own page).
@@ -268,6 +275,17 @@ def _case_groups(source: Path) -> dict[str, str]:
     return groups
 
 
+def contracts(root: Path) -> str:
+    """The import-linter contracts of pyproject.toml, one row each."""
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]
+    lines = ["| contract | modules | may not import |", "|---|---|---|"]
+    for c in config["contracts"]:
+        modules = ", ".join(f"`{m}`" for m in c.get("source_modules", c.get("modules", c.get("layers", []))))
+        forbidden = ", ".join(f"`{m}`" for m in c.get("forbidden_modules", [])) or c.get("type", "")
+        lines.append(f"| {cell(c['name'])} | {modules} | {forbidden} |")
+    return "\n".join(lines) + "\n"
+
+
 def render(root: Path, path: Path, text: str, results: dict[str, list[dict]], errors: Callable[[], str]) -> str:
     docs_prefix = "docs/" if path.parent == root else ""
 
@@ -284,6 +302,7 @@ def render(root: Path, path: Path, text: str, results: dict[str, list[dict]], er
         return f"{m.group(1)}\n{body}\n{m.group(5)}"
 
     text = BLOCK.sub(block, text)
+    text = CONTRACTS_BLOCK.sub(lambda m: f"{m.group(1)}\n{contracts(root)}\n{m.group(3)}", text)
     return ERRORS_BLOCK.sub(lambda m: f"{m.group(1)}\n{errors()}\n{m.group(3)}", text)
 
 
