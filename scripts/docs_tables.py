@@ -240,7 +240,9 @@ def error_catalogue(root: Path) -> str:
     sys.path.insert(0, str(root))
     from tests import test_bad_input as bad
 
-    groups = _case_groups(root / "tests" / "test_bad_input.py")
+    source = Path(bad.__file__)
+    groups = _case_groups(source)
+    repo = source.parent.parent  # the paths in the cases are the test module's, whichever --root is checked
     lines = ["| case | command | the `error:` line names |", "|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         group = None
@@ -249,8 +251,8 @@ def error_catalogue(root: Path) -> str:
                 group = groups.get(name)
                 lines.append(f"| **{group}** | | |")
             argv, words = make(Path(tmp) / name)
-            command = " ".join(_shorten(a, root, Path(tmp) / name) for a in argv)
-            named = ", ".join(f"`{_shorten(w, root, Path(tmp) / name)}`" for w in words)
+            command = " ".join(_shorten(a, repo, Path(tmp) / name) for a in argv)
+            named = ", ".join(f"`{_shorten(w, repo, Path(tmp) / name)}`" for w in words)
             lines.append(f"| `{name}` | `python cli.py {cell(command)}` | {named} |")
     return "\n".join(lines) + "\n"
 
