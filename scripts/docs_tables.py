@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -135,7 +136,9 @@ def load_results(root: Path) -> dict[str, list[dict]]:
     for path in sorted((root / "docs" / "results").glob("*.json")):
         rows = json.loads(path.read_text())
         if not isinstance(rows, list):
-            raise SystemExit(f"error: {path.relative_to(root)}: expected a JSON list of rows; see scripts/docs_tables.py")
+            raise SystemExit(
+                f"error: {path.relative_to(root)}: expected a JSON list of rows (see scripts/docs_tables.py)"
+            )
         for i, r in enumerate(rows):
             missing = [f for f in FIELDS if f not in r]
             if missing:
@@ -220,7 +223,7 @@ def gallery(root: Path, lab: str, page: Path) -> str:
         path = _gallery_file(root, lab, e["file"])
         if path is None:
             continue
-        rel = Path(*[".."] * (len(page.relative_to(root).parts) - 1), path.relative_to(root)).as_posix()
+        rel = Path(os.path.relpath(path, page.parent)).as_posix()
         caption = cell(e.get("caption") or path.stem)
         out.append(f"![{caption}]({rel})\n\n*{caption}*: `{cell(e.get('command', ''))}` at `{e.get('commit', '')}`\n")
     if not out:
@@ -300,7 +303,10 @@ def render(root: Path, path: Path, text: str, results: dict[str, list[dict]], er
         elif name in results:
             body = results_table(results[name])
         else:
-            raise SystemExit(f"error: {path.relative_to(root)}: no docs/results/{name}.json for <!-- results:{name} -->")
+            where = path.relative_to(root)
+            raise SystemExit(
+                f"error: {where}: <!-- results:{name} --> has no docs/results/{name}.json; add it or fix the name"
+            )
         return f"{m.group(1)}\n{body}\n{m.group(5)}"
 
     text = BLOCK.sub(block, text)
