@@ -39,7 +39,7 @@ FIELDS = ("lab", "metric", "split", "value", "report_value", "report_note", "com
 BLOCK = re.compile(r"(<!-- (results|gallery):([\w.-]+) -->\n)(.*?)(<!-- /\2 -->)", re.S)
 ERRORS_BLOCK = re.compile(r"(<!-- errors -->\n)(.*?)(<!-- /errors -->)", re.S)
 CONTRACTS_BLOCK = re.compile(r"(<!-- contracts -->\n)(.*?)(<!-- /contracts -->)", re.S)
-PERCENT_METRICS = {"acc", "f1", "f1_fraud", "precision", "recall"}
+PERCENT_METRICS = {"acc"}
 
 # The docs page of each config folder (detection labs live in dense/ but have their own page).
 PAGES = {
@@ -160,7 +160,7 @@ def fmt(value: object, metric: str) -> str:
         return f"{100 * v:.2f}%"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
-    return f"{v:.4g}"
+    return f"{v:.4f}".rstrip("0").rstrip(".")
 
 
 def cell(text: str) -> str:
@@ -175,7 +175,13 @@ def report_cell(row: dict) -> str:
 
 
 def results_table(rows: list[dict]) -> str:
-    lines = ["| lab | metric | ours | report | command | measured |", "|---|---|---|---|---|---|"]
+    lines = [
+        "One seeded run per row; `lab[variant]` is a variant of the lab's compare spec. A path such as",
+        "`../shared/data` in a command is where the full data sets were on the machine that ran it: pass your copy.",
+        "",
+        "| lab | metric | ours | report | command | measured |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append(
             f"| `{r['lab']}` | {r['split']} {r['metric']} | {fmt(r['value'], r['metric'])} | {report_cell(r)} "
