@@ -8,8 +8,9 @@ Generated blocks sit between marker comments; everything outside them is hand-wr
 - ``<!-- results:<family> -->`` ... ``<!-- /results -->``: the results table of ``docs/results/<family>.json``.
 - ``<!-- results:index -->`` ... ``<!-- /results -->``: the lab index (one row per config under configs/labs/,
   its headline result, i.e. the first row of that lab in the results files, beside the report's number).
-- ``<!-- gallery:<lab> -->`` ... ``<!-- /gallery -->``: the lab's figures listed in docs/gallery/index.json;
-  a lab without figures yet gets a sentence saying so, so the build never depends on the gallery.
+- ``<!-- gallery:<lab>[,<lab>...] -->`` ... ``<!-- /gallery -->``: the labs' figures listed in
+  docs/gallery/index.json; labs without figures yet get a sentence saying so, so the build never depends on
+  the gallery.
 - ``<!-- errors -->`` ... ``<!-- /errors -->``: the bad-input catalogue, read from the case table of
   tests/test_bad_input.py (imported, so a new case appears here without an edit).
 - ``<!-- contracts -->`` ... ``<!-- /contracts -->``: the import-linter contracts of pyproject.toml.
@@ -36,7 +37,7 @@ else:  # Python 3.10: the same parser as a package
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ("lab", "metric", "split", "value", "report_value", "report_note", "command", "commit", "machine", "date")
-BLOCK = re.compile(r"(<!-- (results|gallery):([\w.-]+) -->\n)(.*?)(<!-- /\2 -->)", re.S)
+BLOCK = re.compile(r"(<!-- (results|gallery):([\w.,-]+) -->\n)(.*?)(<!-- /\2 -->)", re.S)
 ERRORS_BLOCK = re.compile(r"(<!-- errors -->\n)(.*?)(<!-- /errors -->)", re.S)
 CONTRACTS_BLOCK = re.compile(r"(<!-- contracts -->\n)(.*?)(<!-- /contracts -->)", re.S)
 PERCENT_METRICS = {"acc"}
@@ -220,12 +221,12 @@ def _first_comment(config: Path) -> str:
     return first.lstrip("# ").split(":", 1)[-1].strip()[:80]
 
 
-def gallery(root: Path, lab: str, page: Path) -> str:
-    """The lab's figures from docs/gallery/index.json, linked relative to ``page``."""
+def gallery(root: Path, labs: list[str], page: Path) -> str:
+    """The labs' figures from docs/gallery/index.json, linked relative to ``page``."""
     index_path = root / "docs" / "gallery" / "index.json"
-    entries = json.loads(index_path.read_text()).get(lab, []) if index_path.exists() else []
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
     out = []
-    for e in entries:
+    for lab, e in [(name, e) for name in labs for e in index.get(name, [])]:
         path = _gallery_file(root, lab, e["file"])
         if path is None:
             continue
@@ -233,7 +234,8 @@ def gallery(root: Path, lab: str, page: Path) -> str:
         caption = cell(e.get("caption") or path.stem)
         out.append(f"![{caption}]({rel})\n\n*{caption}*: `{cell(e.get('command', ''))}` at `{e.get('commit', '')}`\n")
     if not out:
-        return f"No figure of `{lab}` in the gallery yet: `python scripts/gallery.py --labs {lab}` draws them.\n"
+        names, command = ", ".join(f"`{lab}`" for lab in labs), f"python scripts/gallery.py --labs {','.join(labs)}"
+        return f"No figure of {names} in the gallery yet: `{command}` draws them.\n"
     return "\n".join(out)
 
 
@@ -303,7 +305,7 @@ def render(root: Path, path: Path, text: str, results: dict[str, list[dict]], er
     def block(m: re.Match) -> str:
         kind, name = m.group(2), m.group(3)
         if kind == "gallery":
-            body = gallery(root, name, path)
+            body = gallery(root, name.split(","), path)
         elif name == "index":
             body = index_table(root, results, docs_prefix)
         elif name in results:

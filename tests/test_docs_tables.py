@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -73,7 +74,14 @@ def test_gallery_figures_appear_with_caption_command_and_commit(copy):
     page = (copy / "docs" / "vision.md").read_text()
     assert "![test confusion matrix](gallery/mnist_mlp/confusion.png)" in page
     assert "`python cli.py fit X` at `abc1234`" in page
-    assert "No figure of `mnist_cnn` in the gallery yet" in page  # a lab without figures does not break the page
+    assert "No figure of `mnist_cnn`, `mnist_cnn_improved` in the gallery yet" in page  # no figure: no broken page
+
+
+def test_every_lab_config_has_a_gallery_section_on_a_docs_page():
+    blocks = re.findall(r"<!-- gallery:([\w.,-]+) -->", "".join(p.read_text() for p in (ROOT / "docs").glob("*.md")))
+    shown = {lab for block in blocks for lab in block.split(",")}
+    labs = {config.stem for config in (ROOT / "configs" / "labs").glob("*/*.yaml")}
+    assert labs <= shown, sorted(labs - shown)
 
 
 def test_every_lab_config_has_a_row_in_the_readme_index():
