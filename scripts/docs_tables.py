@@ -2,6 +2,7 @@
 
     python scripts/docs_tables.py           # rewrite every generated block
     python scripts/docs_tables.py --check   # exit 1, naming the blocks, when one differs from its data
+    python scripts/docs_tables.py --capture-errors   # run every bad-input case, keep its line in docs/errors.json
 
 Generated blocks sit between marker comments; everything outside them is hand-written:
 
@@ -12,7 +13,8 @@ Generated blocks sit between marker comments; everything outside them is hand-wr
   docs/gallery/index.json; labs without figures yet get a sentence saying so, so the build never depends on
   the gallery.
 - ``<!-- errors -->`` ... ``<!-- /errors -->``: the bad-input catalogue, read from the case table of
-  tests/test_bad_input.py (imported, so a new case appears here without an edit).
+  tests/test_bad_input.py (imported, so a new case appears here without an edit), with the line each case
+  printed when ``--capture-errors`` last ran them (docs/errors.json).
 - ``<!-- contracts -->`` ... ``<!-- /contracts -->``: the import-linter contracts of pyproject.toml.
 
 A results file is a JSON list of rows ``{lab, metric, split, value, report_value, report_note, command,
@@ -246,26 +248,67 @@ def _gallery_file(root: Path, lab: str, name: str) -> Path | None:
     return None
 
 
-def error_catalogue(root: Path) -> str:
-    """One row per bad-input case of tests/test_bad_input.py: the command and what its one line must name."""
+def _bad_input(root: Path):
     sys.path.insert(0, str(root))
-    from tests import test_bad_input as bad
+    from tests import test_bad_input
 
+    return test_bad_input
+
+
+def error_catalogue(root: Path) -> str:
+    """One row per bad-input case of tests/test_bad_input.py: the command, what its one line must name, and
+    the line itself as ``--capture-errors`` last recorded it."""
+    bad = _bad_input(root)
     source = Path(bad.__file__)
     groups = _case_groups(source)
     repo = source.parent.parent  # the paths in the cases are the test module's, whichever --root is checked
-    lines = ["| case | command | the `error:` line names |", "|---|---|---|"]
+    captured_path = root / "docs" / "errors.json"
+    captured = json.loads(captured_path.read_text()) if captured_path.exists() else {}
+    lines = ["| case | command | the line names | the line |", "|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         group = None
         for name, make in bad.CASES.items():
             if groups.get(name) != group:
                 group = groups.get(name)
-                lines.append(f"| **{group}** | | |")
+                lines.append(f"| **{group}** | | | |")
             argv, words = make(Path(tmp) / name)
             command = " ".join(_shorten(a, repo, Path(tmp) / name) for a in argv)
             named = ", ".join(f"`{_shorten(w, repo, Path(tmp) / name)}`" for w in words)
-            lines.append(f"| `{name}` | `python cli.py {cell(command)}` | {named} |")
+            line = f"`{cell(captured[name])}`" if name in captured else "(not captured yet)"
+            lines.append(f"| `{name}` | `python cli.py {cell(command)}` | {named} | {line} |")
     return "\n".join(lines) + "\n"
+
+
+def capture_errors(root: Path) -> dict[str, str]:
+    """Run every bad-input case in this process, as the test does, and keep the last line it printed on stderr."""
+    bad = _bad_input(root)
+    os.environ.update(bad.OFFLINE_ENV)
+    from cli import main as cli_main
+
+    repo, out = Path(bad.__file__).parent.parent, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, make in bad.CASES.items():
+            where = Path(tmp) / name
+            argv, _ = make(where)
+            if argv[0] != "compare" and "--runs_dir" not in argv:
+                argv = [*argv, "--runs_dir", str(where / "runs")]
+            with tempfile.TemporaryFile("w+") as err, open(os.devnull, "w") as null:
+                saved = os.dup(1), os.dup(2)
+                sys.stdout.flush(), sys.stderr.flush()
+                os.dup2(null.fileno(), 1), os.dup2(err.fileno(), 2)
+                try:
+                    cli_main(argv)
+                except SystemExit:
+                    pass
+                finally:
+                    sys.stdout.flush(), sys.stderr.flush()
+                    os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+                    os.close(saved[0]), os.close(saved[1])
+                err.seek(0)
+                printed = err.read().strip().splitlines()
+            out[name] = _shorten(printed[-1] if printed else "", repo, where)
+            print(f"{name}: {out[name]}")
+    return out
 
 
 def _shorten(arg: str, root: Path, tmp: Path) -> str:
@@ -326,8 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when a generated block differs from its data")
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this one)")
+    parser.add_argument(
+        "--capture-errors", action="store_true", help="run every bad-input case first and record its line"
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
+    if args.capture_errors:
+        lines = capture_errors(root)
+        (root / "docs" / "errors.json").write_text(json.dumps(lines, indent=1, ensure_ascii=False) + "\n")
     results = load_results(root)
     cache: list[str] = []
 
