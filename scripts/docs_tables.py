@@ -24,6 +24,7 @@ commit, machine, date}``; ``lab`` is a config name, with ``[variant]`` for a var
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -292,16 +293,18 @@ def capture_errors(root: Path) -> dict[str, str]:
             argv, _ = make(where)
             if argv[0] != "compare" and "--runs_dir" not in argv:
                 argv = [*argv, "--runs_dir", str(where / "runs")]
+            # Both levels: Python's sys.stderr (the error line) and file descriptor 2 (libraries writing to it).
             with tempfile.TemporaryFile("w+") as err, open(os.devnull, "w") as null:
                 saved = os.dup(1), os.dup(2)
                 sys.stdout.flush(), sys.stderr.flush()
                 os.dup2(null.fileno(), 1), os.dup2(err.fileno(), 2)
                 try:
-                    cli_main(argv)
+                    with contextlib.redirect_stdout(null), contextlib.redirect_stderr(err):
+                        cli_main(argv)
                 except SystemExit:
                     pass
                 finally:
-                    sys.stdout.flush(), sys.stderr.flush()
+                    err.flush()
                     os.dup2(saved[0], 1), os.dup2(saved[1], 2)
                     os.close(saved[0]), os.close(saved[1])
                 err.seek(0)

@@ -88,3 +88,15 @@ def test_every_lab_config_has_a_row_in_the_readme_index():
     readme = (ROOT / "README.md").read_text()
     for config in sorted((ROOT / "configs" / "labs").glob("*/*.yaml")):
         assert f"`configs/labs/{config.parent.name}/{config.name}`" in readme, config
+
+
+def test_capture_errors_records_the_one_line_a_case_prints(monkeypatch, capsys):
+    from tests import test_bad_input as bad
+
+    monkeypatch.setattr(bad, "CASES", {"batch_size_0": bad.CASES["batch_size_0"]})
+    for key, value in bad.OFFLINE_ENV.items():  # capture_errors sets them; restored after the test
+        monkeypatch.setenv(key, value)
+    lines = _docs_tables().capture_errors(ROOT)
+    line = "error: mnist: --data.init_args.batch_size 0 is out of range; pass a whole number >= 1"
+    assert lines == {"batch_size_0": line}
+    assert "batch_size_0: error: mnist:" in capsys.readouterr().out
