@@ -2,7 +2,7 @@
 # The prepared GPU check in one line (under 8 minutes on one GPU); extra arguments go to gpu_check.py.
 # Writes the log, the JSON results and the markdown report (gpu_check.md) to $OUT when $OUT is set.
 #
-# On the device machine (see the README's "GPU check"): its python3 has torch, lightning, torchvision and
+# On the device machine (see docs/speed.md, "The GPU check"): its python3 has torch, lightning, torchvision and
 # torchmetrics but not jsonargparse, which LightningCLI needs: carry wheels in .whl/ (installed below when present).
 # The data travels only inside the checkout: copy ../shared/data to ./shared/data first (26 MB), e.g.
 #   mkdir -p shared && cp -r ../shared/data shared/

@@ -1,8 +1,8 @@
 """Every task module x datamodule pair under 2-process DDP (ddp_spawn, gloo, CPU), and 2-process
 evaluation metrics equal to the 1-process ones on the same weights and data.
 
-The classifier on image data trains under DDP in ``tests/test_scaling.py`` and the README's worked
-example in ``tests/test_readme_example.py``; the launchers (torchrun, two nodes) are in
+The classifier on image data trains under DDP in ``tests/test_scaling.py`` and the docs' worked
+example in ``tests/test_docs_adding_a_lab.py``; the launchers (torchrun, two nodes) are in
 ``tests/test_launchers.py``. Every run here is the smallest config that still exercises the pair.
 """
 

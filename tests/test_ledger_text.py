@@ -1,5 +1,5 @@
-"""Fidelity ledger, text labs: one guard per flaw of the reports that the README's section
-"Where the reports were wrong" lists. Each guard fails if its flaw comes back; the comment above
+"""Fidelity ledger, text labs: one guard per flaw of the reports that docs/ledger.md
+("Where the reports were wrong") lists. Each guard fails if its flaw comes back; the comment above
 it says how, and where cheap the test computes the flawed variant and shows it differs."""
 
 from __future__ import annotations

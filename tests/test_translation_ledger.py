@@ -1,4 +1,4 @@
-"""Guards for the reports' translation recipes as the lab configs now state them (README ledger)."""
+"""Guards for the reports' translation recipes as the lab configs now state them (docs/ledger.md)."""
 
 from __future__ import annotations
 

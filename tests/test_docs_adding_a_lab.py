@@ -1,5 +1,5 @@
-"""The README's worked example of a new task kind runs as printed: fit -> test -> predict through
-the CLI, with no edit to cli.py, its monitor and data state taken from the two base classes."""
+"""The worked example of a new task kind in docs/adding-a-lab.md runs as printed: fit -> test -> predict
+through the CLI, with no edit to cli.py, its monitor and data state taken from the two base classes."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from tests.helpers import DDP_CPU_2, ROOT, TINY, cli, summary
 
 
 def _example_files() -> dict[str, str]:
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### A new task kind") : text.index("### Report codes")]
+    text = (ROOT / "docs" / "adding-a-lab.md").read_text()
+    section = text[text.index("## A new task kind") : text.index("## What a new kind owes")]
     files = {}
     for _lang, body in re.findall(r"```(python|yaml)\n(.*?)```", section, re.S):
         first = body.splitlines()[0]
