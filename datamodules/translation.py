@@ -42,6 +42,8 @@ class TranslationDataModule(LabDataModule):
         path: one table of pairs (``.tsv``/``.txt``/``.csv``, ``.gz`` too; columns in ``columns``
             order) or a folder of aligned ``train.<lang>`` / ``val|dev.<lang>`` / ``test.<lang>``
             files (see ``datamodules.parallel_readers``).
+        test_set: which test files of an aligned folder to read when it holds several (Multi30k:
+            ``test_2016_flickr``, the default, ``test_2017_flickr`` or ``test_2017_mscoco``).
         columns: the languages of a table's first two columns (Tatoeba: ``[en, fr]``).
         src_lang / tgt_lang: translate from / to (file suffixes or hub column names);
             ``src_lang: fr, tgt_lang: en`` reverses a Tatoeba table.
@@ -74,6 +76,7 @@ class TranslationDataModule(LabDataModule):
         src_lang: str = "en",
         tgt_lang: str = "fr",
         hub_id: str | None = None,
+        test_set: str | None = None,
         data_dir: str | None = None,
         tokenizer: TokenizerKind = "word",
         lowercase: bool = True,
@@ -164,7 +167,7 @@ class TranslationDataModule(LabDataModule):
         if source == "embedded" or (location is not None and location.is_file()):
             first, second = read_table(EMBEDDED[self._dataset] if source == "embedded" else location)
             return {"all": self._direct(first, second)}
-        raw = read_parallel_path(location, hp.src_lang, hp.tgt_lang)
+        raw = read_parallel_path(location, hp.src_lang, hp.tgt_lang, hp.test_set)
         if "all" in raw:  # one table in a folder: columns order
             return {"all": self._direct(*raw["all"])}
         return raw  # aligned files are read in (src, tgt) order
