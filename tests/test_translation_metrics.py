@@ -92,3 +92,59 @@ def test_val_loss_is_the_corpus_token_mean_and_ppl_its_exp(tmp_path):
             tokens += int((target != 0).sum())
     assert logged["val/loss"] == pytest.approx(total / tokens, rel=1e-6)
     assert logged["val/ppl"] == pytest.approx(math.exp(logged["val/loss"]), rel=1e-6)
+
+
+def test_train_epoch_loss_is_the_token_weighted_mean_of_the_batches(tmp_path):
+    torch.manual_seed(0)
+    task = Seq2Seq(RNNSeq2Seq(V_SRC, V_TGT, embedding_dim=8, hidden_size=12), target_vocab=VOCAB)
+    batches = _batches()
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append((float(outputs["loss"]), int((batch["tgt_ids"][:, 1:] != 0).sum())))
+
+    trainer = L.Trainer(
+        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path, accelerator="cpu", callbacks=[Record()],
+    )  # fmt: skip
+    trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    expected = sum(loss * n for loss, n in seen) / sum(n for _, n in seen)
+    assert float(trainer.callback_metrics["train/loss_epoch"]) == pytest.approx(expected, rel=1e-6)
+
+
+def _rank(rank: int, world: int, port: int, queue) -> None:
+    import torch.distributed as dist
+
+    from lab_modules.seq2seq_metrics import TokenNLL
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    bleu, chrf, loss = CorpusBLEU(), CorpusChrF(), TokenNLL()
+    bleu.update(HYPS[rank::world], REFS[rank::world])  # each rank sees part of the corpus (unequal parts)
+    chrf.update(HYPS[rank::world], REFS[rank::world])
+    loss.update(torch.tensor(3.0 * (rank + 1)), 2 + rank)
+    queue.put((rank, float(bleu.compute()), float(chrf.compute()), float(loss.compute())))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_metrics_synchronise_over_two_processes():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_rank, args=(r, 2, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    for _, bleu, chrf, loss in results:
+        assert bleu == pytest.approx(sacrebleu.corpus_bleu(HYPS, [REFS]).score, abs=1e-9)
+        assert chrf == pytest.approx(sacrebleu.corpus_chrf(HYPS, [REFS]).score, abs=1e-9)
+        assert loss == pytest.approx((3.0 + 6.0) / (2 + 3))  # summed token losses over summed tokens
