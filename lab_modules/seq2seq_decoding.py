@@ -93,12 +93,12 @@ def beam_search(
     caps_l = caps.tolist()
     for t in range(int(caps.max())):
         logits, state, _ = net.decode_step(state, prev)
-        logp = logits.float().log_softmax(-1).double()
+        logp = logits.float().log_softmax(-1)
         v = logp.shape[-1]
-        cand = (scores.double()[:, :, None] + logp.view(n, k, v)).view(n, k * v)
+        cand = (scores[:, :, None] + logp.view(n, k, v)).view(n, k * v)
         top_s, top_i = cand.topk(min(2 * k, k * v), dim=1)
         top_s, top_i = top_s.tolist(), top_i.tolist()
-        new_scores = torch.full((n, k), float("-inf"), dtype=torch.float64, device=dev)
+        new_scores = torch.full((n, k), float("-inf"), device=dev)
         rows = [i * k for i in range(n) for _ in range(k)]
         toks = [eos] * (n * k)
         for i in range(n):

@@ -123,11 +123,12 @@ class TokenNLL(Metric):
     def __init__(self, exponentiate: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.exponentiate = exponentiate
-        self.add_state("loss_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        # float32: a float64 state cannot live on every accelerator (Apple's MPS has no float64)
+        self.add_state("loss_sum", torch.zeros(()), dist_reduce_fx="sum")
         self.add_state("tokens", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, loss_sum: Tensor, tokens: Tensor | int) -> None:
-        self.loss_sum += loss_sum.detach().to(torch.float64)
+        self.loss_sum += loss_sum.detach().float()
         self.tokens += torch.as_tensor(tokens, device=self.tokens.device).long()
 
     def compute(self) -> Tensor:
