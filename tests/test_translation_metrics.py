@@ -94,6 +94,25 @@ def test_val_loss_is_the_corpus_token_mean_and_ppl_its_exp(tmp_path):
     assert logged["val/ppl"] == pytest.approx(math.exp(logged["val/loss"]), rel=1e-6)
 
 
+def test_val_beam_curve_logs_greedy_and_beam_bleu(tmp_path):
+    torch.manual_seed(0)
+    net = RNNSeq2Seq(V_SRC, V_TGT, embedding_dim=8, hidden_size=12)
+    task = Seq2Seq(net, target_vocab=VOCAB, max_decode_extra=2, val_beam_curve=True, beam_width=3)
+    trainer = L.Trainer(
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path, accelerator="cpu",
+    )  # fmt: skip
+    logged = trainer.validate(task, dataloaders=torch.utils.data.DataLoader(_batches(), batch_size=None))[0]
+    assert logged["val/bleu_greedy"] == logged["val/bleu"]  # val/bleu is greedy unless val_beam
+    hyps, refs = [], []
+    task.eval()
+    for b in _batches():
+        seqs, _ = task.translate(b["src_ids"], b["src_mask"], beam=True)
+        hyps += [task.to_text(s) for s in seqs]
+        refs += b["target_text"]
+    assert logged["val/bleu_beam"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-6)
+
+
 def test_train_epoch_loss_is_the_token_weighted_mean_of_the_batches(tmp_path):
     torch.manual_seed(0)
     task = Seq2Seq(RNNSeq2Seq(V_SRC, V_TGT, embedding_dim=8, hidden_size=12), target_vocab=VOCAB)
