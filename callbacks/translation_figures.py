@@ -6,6 +6,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.figures import log_figure, plt, run_dir
+from labcore.errors import LabError
 
 WORD_START = "\u2581"
 
@@ -59,8 +60,10 @@ class TranslationAttention(Callback):
         paths = []
         for i, (seq, w) in enumerate(zip(seqs, attn)):
             what = ""
-            if w.dim() == 3:  # heads x T x S
-                w = w.mean(0) if self.head is None else w[self.head]
+            if w.dim() == 3:  # output tokens x heads x source tokens (the Transformer's per-head cross-attention)
+                if self.head is not None and not -w.shape[1] <= self.head < w.shape[1]:
+                    raise LabError(f"TranslationAttention head={self.head}; the net has {w.shape[1]} heads, pass 0..")
+                w = w.mean(1) if self.head is None else w[:, self.head]
                 what = " (mean over heads)" if self.head is None else f" (head {self.head})"
             n = int(src_mask[i].sum())
             w = w[:, :n].numpy()

@@ -2,8 +2,10 @@
 
 Batches are dicts of tensors: ``image`` (N x 3 x S x S floats in [0, 1]; the detectors normalise
 themselves), ``boxes`` (N x M x 4, pixel-edge ``x1, y1, x2, y2`` in the S x S image), ``labels``
-(N x M class ids, ``-1`` pads images with fewer than M boxes), ``orig_size`` (N x 2: the height and width
-of the file, so predictions can be mapped back) and ``index`` (N, the item's position in its split).
+(N x M class ids, ``-1`` pads images with fewer than M boxes), ``iscrowd`` (N x M, 1 = an ignore
+region in val / test: a VOC difficult object, a COCO crowd, a box under ``min_box_size``), ``orig_size``
+(N x 2: the height and width of the file, so predictions can be mapped back) and ``index`` (N, the
+item's position in its split).
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ class DetectionDataModule(LabDataModule):
                 train_tf if split == "train" else eval_tf,
                 augment if split == "train" else None,
                 hp.min_box_size,
+                ignore_regions=split != "train",
             )
             for split, (load, n) in splits.items()
         }

@@ -1,4 +1,4 @@
-"""Detection datasets: items as ``(uint8 image, boxes, labels)``, transformed with their boxes, padded batches."""
+"""Detection datasets: ``(uint8 image, boxes, labels, ignore)`` items, transformed with their boxes, padded."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from datamodules.detection_readers import DetectionRecords
 from labcore import log
 from labcore.errors import DataSourceError
 
-Item = tuple[Tensor, Tensor, Tensor]  # uint8 C x H x W image, K x 4 boxes, K labels
+Item = tuple[Tensor, Tensor, Tensor, Tensor]  # uint8 C x H x W image, K x 4 boxes, K labels, K ignore flags
 
 
 class BoxTransform:
@@ -57,12 +57,16 @@ def drop_degenerate(boxes: Tensor, labels: Tensor, size: int, min_size: float) -
 
 
 class DetectionDataset(Dataset):
-    """``load(i) -> (uint8 image, boxes, labels)`` for ``n`` items -> transformed, padded batches.
+    """``load(i) -> (uint8 image, boxes, labels[, ignore])`` for ``n`` items -> transformed, padded batches.
 
     ``transform``: :class:`BoxTransform` (resizes, and augments for training) and optionally an
-    ``augment`` (albumentations, ``.boxes(image, boxes, labels)``) after it. Boxes thinner than
-    ``min_box_size`` after the transforms are dropped and counted (``dropped``), with a warning at
-    1, 10, 100, ... dropped boxes.
+    ``augment`` (albumentations, ``.boxes(image, boxes, labels)``) after it.
+
+    Training (``ignore_regions`` False): ignore regions (difficult / crowd) are left out, and boxes
+    thinner than ``min_box_size`` after the transforms are dropped and counted (``dropped``), with a
+    warning at 1, 10, 100, ... dropped boxes. Evaluation (``ignore_regions`` True): nothing is
+    dropped; ignore regions and boxes under ``min_box_size`` come as ``iscrowd`` 1, so the mAP
+    neither rewards nor punishes a detection on them (as the VOC and COCO evaluations do).
     """
 
     def __init__(
@@ -72,29 +76,42 @@ class DetectionDataset(Dataset):
         transform: BoxTransform,
         augment: Any = None,
         min_box_size: float = 2.0,
+        ignore_regions: bool = False,
     ) -> None:
         self.load, self.n, self.transform, self.augment = load, n, transform, augment
-        self.min_box_size = min_box_size
+        self.min_box_size, self.ignore_regions = min_box_size, ignore_regions
         self.dropped, self._warn_at = 0, 1
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        image, boxes, labels = self.load(i)
+        item = self.load(i)
+        image, boxes, labels = item[:3]
+        ignore = item[3].bool() if len(item) > 3 else torch.zeros(len(labels), dtype=torch.bool)
         orig = torch.tensor(image.shape[-2:])
-        image, boxes, labels = self.transform(image, boxes, labels)
-        dropped = 0
-        if self.augment is not None:
-            image, boxes, labels, dropped = self.augment.boxes(image, boxes, labels)
-        boxes, labels, n_bad = drop_degenerate(boxes, labels, self.transform.size, self.min_box_size)
-        self._count(dropped + n_bad)
+        if self.ignore_regions:
+            image, boxes, labels = self.transform(image, boxes, labels)
+            boxes = boxes.clamp(0, self.transform.size)
+            small = ((boxes[:, 2] - boxes[:, 0]) < self.min_box_size) | (
+                (boxes[:, 3] - boxes[:, 1]) < self.min_box_size
+            )
+            ignore = ignore | small
+        else:
+            image, boxes, labels = self.transform(image, boxes[~ignore], labels[~ignore])
+            dropped = 0
+            if self.augment is not None:
+                image, boxes, labels, dropped = self.augment.boxes(image, boxes, labels)
+            boxes, labels, n_bad = drop_degenerate(boxes, labels, self.transform.size, self.min_box_size)
+            self._count(dropped + n_bad)
+            ignore = torch.zeros(len(labels), dtype=torch.bool)
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1)
         return {
             "image": image.float() / 255,
             "boxes": boxes,
             "labels": labels,
+            "iscrowd": ignore.long(),
             "orig_size": orig,
             "index": torch.tensor(i),
         }
@@ -114,14 +131,18 @@ class DetectionDataset(Dataset):
 
 
 def pad_batch(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-    """Stack items; ``boxes`` / ``labels`` padded to the batch's largest box count (labels -1, boxes 0)."""
+    """Stack items; ``boxes`` / ``labels`` / ``iscrowd`` padded to the batch's largest box count
+    (labels -1, boxes 0, iscrowd 0)."""
     m = max((len(it["labels"]) for it in items), default=0)
     boxes = torch.zeros(len(items), m, 4)
     labels = torch.full((len(items), m), -1, dtype=torch.long)
+    crowd = torch.zeros(len(items), m, dtype=torch.long)
     for j, it in enumerate(items):
         k = len(it["labels"])
         boxes[j, :k], labels[j, :k] = it["boxes"], it["labels"]
-    out = {"image": torch.stack([it["image"] for it in items]), "boxes": boxes, "labels": labels}
+        if "iscrowd" in it:
+            crowd[j, :k] = it["iscrowd"]
+    out = {"image": torch.stack([it["image"] for it in items]), "boxes": boxes, "labels": labels, "iscrowd": crowd}
     return {
         **out,
         "orig_size": torch.stack([it["orig_size"] for it in items]),
@@ -136,11 +157,13 @@ class CanvasItems:
         self.c = canvases
 
     def __call__(self, i: int) -> Item:
-        return self.c.images[i], self.c.boxes[i], self.c.labels[i]
+        labels = self.c.labels[i]
+        return self.c.images[i], self.c.boxes[i], labels, torch.zeros(len(labels), dtype=torch.bool)
 
 
 class RecordItems:
-    """``(image, boxes, labels)`` of VOC / COCO records by index; boxes of classes not in ``index`` are left out."""
+    """``(image, boxes, labels, ignore)`` of VOC / COCO records by index; boxes of classes not in ``index`` are
+    left out."""
 
     def __init__(self, records: DetectionRecords, index: dict[str, int]) -> None:
         self.records, self.index = records, index
@@ -150,7 +173,9 @@ class RecordItems:
         keep = [j for j, n in enumerate(rec.names[i]) if n in index]
         boxes = torch.tensor([rec.boxes[i][j] for j in keep], dtype=torch.float32).reshape(-1, 4)
         labels = torch.tensor([index[rec.names[i][j]] for j in keep], dtype=torch.long)
-        return load_image(rec.files[i]), boxes, labels
+        flags = rec.ignore[i] if rec.ignore else [False] * len(rec.names[i])
+        ignore = torch.tensor([flags[j] for j in keep], dtype=torch.bool)
+        return load_image(rec.files[i]), boxes, labels, ignore
 
 
 def load_image(path: Path) -> Tensor:

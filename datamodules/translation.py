@@ -15,6 +15,7 @@ from datamodules.parallel_readers import ParallelSplits, read_parallel_hub, read
 from datamodules.seq2seq_vocab import BOS_ID, EOS_ID, PAD_ID, SeqEncoder, TokenizerKind, train_tokenizer
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler
+from datamodules.text_dedup import overlap
 from labcore import log
 from labcore.errors import DataSourceError, LabError
 
@@ -41,6 +42,8 @@ class TranslationDataModule(LabDataModule):
         path: one table of pairs (``.tsv``/``.txt``/``.csv``, ``.gz`` too; columns in ``columns``
             order) or a folder of aligned ``train.<lang>`` / ``val|dev.<lang>`` / ``test.<lang>``
             files (see ``datamodules.parallel_readers``).
+        test_set: which test files of an aligned folder to read when it holds several (Multi30k:
+            ``test_2016_flickr``, the default, ``test_2017_flickr`` or ``test_2017_mscoco``).
         columns: the languages of a table's first two columns (Tatoeba: ``[en, fr]``).
         src_lang / tgt_lang: translate from / to (file suffixes or hub column names);
             ``src_lang: fr, tgt_lang: en`` reverses a Tatoeba table.
@@ -51,7 +54,8 @@ class TranslationDataModule(LabDataModule):
         joint_vocab: one tokenizer for both languages (needed for shared embeddings).
         max_length: training pairs with a side longer than this many tokens (``<bos>`` / ``<eos>``
             included) are dropped (a warning counts them); held-out pairs are kept whole.
-        max_train_pairs / max_eval_pairs: seeded subsets (split_seed) of train / of val and test each.
+        max_train_pairs / max_eval_pairs: seeded subsets (split_seed) of train (drawn from the pairs
+            that pass ``max_length``) / of val and test each.
         val_fraction / test_fraction / split / split_seed: the held-out parts where the data has
             none, carved by SOURCE SENTENCE: every translation of one source sentence lands in
             the same part, so no source sentence is both trained on and tested.
@@ -72,6 +76,7 @@ class TranslationDataModule(LabDataModule):
         src_lang: str = "en",
         tgt_lang: str = "fr",
         hub_id: str | None = None,
+        test_set: str | None = None,
         data_dir: str | None = None,
         tokenizer: TokenizerKind = "word",
         lowercase: bool = True,
@@ -115,6 +120,7 @@ class TranslationDataModule(LabDataModule):
         self._splits: dict[str, tuple[list[str], list[str]]] | None = None
         self._encoders: tuple[SeqEncoder, SeqEncoder] | None = None
         self.dropped: dict[str, int] = {}  # what was dropped, by reason (the tests read it)
+        self.target_overlap: dict[str, int] = {}  # val / test references that are also training targets
 
     # --- source ------------------------------------------------------------------------------
     @property
@@ -161,7 +167,7 @@ class TranslationDataModule(LabDataModule):
         if source == "embedded" or (location is not None and location.is_file()):
             first, second = read_table(EMBEDDED[self._dataset] if source == "embedded" else location)
             return {"all": self._direct(first, second)}
-        raw = read_parallel_path(location, hp.src_lang, hp.tgt_lang)
+        raw = read_parallel_path(location, hp.src_lang, hp.tgt_lang, hp.test_set)
         if "all" in raw:  # one table in a folder: columns order
             return {"all": self._direct(*raw["all"])}
         return raw  # aligned files are read in (src, tgt) order
@@ -189,16 +195,34 @@ class TranslationDataModule(LabDataModule):
         for k in ("val", "test"):
             if k not in splits or not splits[k][0]:
                 raise DataSourceError(f"{self.name}: no {k} pairs; pass a {k} file or a larger {k}_fraction")
-        splits["train"] = self._length_filter(*splits["train"])
-        splits["train"] = _subset(splits["train"], self.hp.max_train_pairs, self.split_seed)
         for k in ("val", "test"):
             splits[k] = _subset(splits[k], self.hp.max_eval_pairs, self.split_seed + 1)
+        pool = splits["train"]
+        if not self.has_state:
+            # the tokenizers are fitted before the length filter (it counts their tokens), on the pairs
+            # max_train_pairs draws first; a restored state brings the same tokenizers, so the same pairs follow
+            self.fitted_state(_subset(pool, self.hp.max_train_pairs, self.split_seed))
+        splits["train"] = self._select_train(pool)
         train_sources = set(splits["train"][0])
         shared = sum(s in train_sources for s in splits["test"][0])
         if shared:  # only an official test split can share sources; the grouped split never does
             log.warn(f"{self.name}: {shared} test sentences also occur as training sources (official test kept whole)")
+        self.target_overlap = {k: overlap(splits[k][1], splits["train"][1]) for k in ("val", "test")}
         self._splits = splits
         return splits
+
+    def _select_train(self, pool: tuple[list[str], list[str]]) -> tuple[list[str], list[str]]:
+        """The training pairs: the length filter first, then ``max_train_pairs`` of what passes, in the
+        order of one seeded permutation (a fresh fit and a restored datamodule draw the same pairs)."""
+        src, tgt = pool
+        keep = self._length_ok(src, tgt)
+        n = self.hp.max_train_pairs
+        if not n or n >= int(keep.sum()):
+            idx = np.flatnonzero(keep)
+        else:
+            perm = np.random.default_rng(self.split_seed).permutation(len(src))
+            idx = np.sort(perm[keep[perm]][:n])
+        return [src[i] for i in idx], [tgt[i] for i in idx]
 
     def _drop_empty(self, split: str, src: list[str], tgt: list[str]) -> tuple[list[str], list[str]]:
         keep = [i for i, (a, b) in enumerate(zip(src, tgt)) if a.strip() and b.strip()]
@@ -224,20 +248,22 @@ class TranslationDataModule(LabDataModule):
             b.append(t)
         return out
 
-    def _length_filter(self, src: list[str], tgt: list[str]) -> tuple[list[str], list[str]]:
+    def _length_ok(self, src: list[str], tgt: list[str]) -> np.ndarray:
+        """Which training pairs fit ``max_length`` (all without it); warns with the count of the others."""
         if not self.hp.max_length:
-            return src, tgt
+            return np.ones(len(src), dtype=bool)
         s_enc, t_enc = self.encoders()
         n = self.hp.max_length
         s_ids, t_ids = s_enc.encode(src, eos=True), t_enc.encode(tgt, bos=True, eos=True)
-        keep = [i for i in range(len(src)) if len(s_ids[i]) <= n and len(t_ids[i]) <= n]
-        if len(keep) < len(src):
-            self.dropped["too_long"] = len(src) - len(keep)
+        keep = np.array([len(a) <= n and len(b) <= n for a, b in zip(s_ids, t_ids)], dtype=bool)
+        too_long = int((~keep).sum())
+        if too_long:
+            self.dropped["too_long"] = too_long
             log.warn(
-                f"{self.name}: {len(src) - len(keep)} of {len(src)} training pairs longer than max_length={n} "
+                f"{self.name}: {too_long} of {len(src)} training pairs longer than max_length={n} "
                 f"tokens dropped (val/test kept whole)"
             )
-        return [src[i] for i in keep], [tgt[i] for i in keep]
+        return keep
 
     # --- tokenizers (the data state) ---------------------------------------------------------------
     def fit_state(self, train: tuple[list[str], list[str]]) -> dict[str, Any]:
@@ -257,21 +283,10 @@ class TranslationDataModule(LabDataModule):
         """``(source, target)`` encoders: restored, or fitted on the training split (before the length filter)."""
         if self._encoders is None:
             if not self.has_state:
-                self._splits_for_fit()
+                self._load_splits()  # fits the tokenizers on the way
             state = self.data_state
             self._encoders = (SeqEncoder.from_state(state["src_encoder"]), SeqEncoder.from_state(state["tgt_encoder"]))
         return self._encoders
-
-    def _splits_for_fit(self) -> None:
-        # the tokenizers are fitted on the training pairs as split (the length filter needs them first)
-        max_length, self.hp.max_length = self.hp.max_length, None
-        try:
-            splits = self._load_splits()
-        finally:
-            self.hp.max_length = max_length
-        self.fitted_state(splits["train"])
-        if max_length:
-            self._splits["train"] = self._length_filter(*splits["train"])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -297,10 +312,15 @@ class TranslationDataModule(LabDataModule):
         if stage in ("fit", None):
             s = self._load_splits()
             src, tgt = self.encoders()
+            shares = ", ".join(
+                f"{k} {n} of {len(s[k][1])} ({100 * n / max(len(s[k][1]), 1):.1f}%)"
+                for k, n in self.target_overlap.items()
+            )
             log.info(
                 f"{self.name}: {self.hp.src_lang}->{self.hp.tgt_lang}, train {len(s['train'][0])}, val "
                 f"{len(s['val'][0])}, test {len(s['test'][0])} pairs, vocab {src.vocab_size}/{tgt.vocab_size} "
-                f"({self.hp.tokenizer}), source {self.resolved_source}"
+                f"({self.hp.tokenizer}), source {self.resolved_source}; references that are also training "
+                f"targets: {shares} (kept: different sources can share a translation)"
             )
 
     def _predict_texts(self) -> list[str] | None:

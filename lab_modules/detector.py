@@ -1,40 +1,73 @@
-"""Object detection task (R2-L12): torchvision detectors, their loss dict summed, real COCO mAP."""
+"""Object detection task: torchvision detectors, their loss dict summed, COCO mAP (torchmetrics + pycocotools)."""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.util
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.detection import MeanAveragePrecision
 from torchvision.ops import batched_nms
 from torchvision.utils import draw_bounding_boxes
 
-from lab_modules.detection_map import Backend, make_map_metric
 from lab_modules.optim import build_optimizers
 from lab_modules.task import LabTask
+from labcore.errors import LabError
+
+Backend = Literal["pycocotools", "faster_coco_eval"]
 
 PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4"]
 
 
-def unpad(batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
-    """The padded ``boxes`` / ``labels`` of a batch (labels -1 = padding) -> one target dict per image."""
+def unpad(batch: dict[str, Tensor], ignore_regions: bool = False) -> list[dict[str, Tensor]]:
+    """The padded ``boxes`` / ``labels`` of a batch (labels -1 = padding) -> one target dict per image.
+
+    Ignore regions (``iscrowd`` 1) are left out, or with ``ignore_regions`` kept and flagged in each
+    dict's ``iscrowd`` (what ``MeanAveragePrecision`` reads)."""
+    crowd = batch.get("iscrowd")
+    if crowd is None:
+        crowd = torch.zeros_like(batch["labels"])
     out = []
-    for boxes, labels in zip(batch["boxes"], batch["labels"]):
-        keep = labels >= 0
-        out.append({"boxes": boxes[keep], "labels": labels[keep]})
+    for boxes, labels, c in zip(batch["boxes"], batch["labels"], crowd):
+        keep = labels >= 0 if ignore_regions else (labels >= 0) & (c == 0)
+        target = {"boxes": boxes[keep], "labels": labels[keep]}
+        if ignore_regions:
+            target["iscrowd"] = c[keep]
+        out.append(target)
     return out
+
+
+def map_metric(backend: Backend = "pycocotools", max_detections: int = 100) -> MeanAveragePrecision:
+    """torchmetrics' COCO mAP over boxes (``xyxy``), per class, through ``backend``."""
+    if backend not in ("pycocotools", "faster_coco_eval"):
+        raise LabError(f"map_backend={backend!r}; pass pycocotools or faster_coco_eval")
+    if importlib.util.find_spec(backend) is None:
+        raise LabError(f"map_backend={backend} is not installed; pip install {backend.replace('_', '-')}")
+    return MeanAveragePrecision(
+        box_format="xyxy",
+        iou_type="bbox",
+        class_metrics=True,
+        backend=backend,
+        max_detection_thresholds=[1, 10, max_detections],
+    )
 
 
 class Detector(LabTask):
     """Trains ``net`` (``lab_modules.nets.TorchvisionDetector``: images + targets -> loss dict in training,
     detections in eval) on the sum of its loss dict, each part logged as ``train/<part>``.
 
-    Validation and test: COCO mAP (``lab_modules.detection_map``: torchmetrics' ``MeanAveragePrecision``
-    where pycocotools / faster-coco-eval is installed, else the same evaluation in torch) over ALL the
-    split's detections and their scores (no threshold: the precision-recall curve needs every one):
-    ``<stage>/map`` (IoU .50:.95, the checkpoint monitor), ``<stage>/map_50``, ``<stage>/map_75`` and
-    ``<stage>/ap/<class>``. No batch is ever skipped: errors propagate.
+    ``train/loss_epoch`` is the image-weighted mean over every rank (a ``MeanMetric``, restored by a
+    mid-epoch resume).
+
+    Validation and test: COCO mAP (torchmetrics' ``MeanAveragePrecision``, ``map_backend``
+    pycocotools or faster-coco-eval) over ALL the split's detections and their scores (no threshold:
+    the precision-recall curve needs every one), with the batch's ``iscrowd`` boxes (difficult,
+    crowd, tiny) as ignore regions: ``<stage>/map`` (IoU .50:.95, the checkpoint monitor),
+    ``<stage>/map_50``, ``<stage>/map_75`` and ``<stage>/ap/<class>``. No batch is ever skipped:
+    errors propagate.
 
     ``predict`` keeps detections with score >= ``score_threshold`` after class-wise NMS at ``nms_iou``,
     maps them back to the input files' pixel size, and returns them padded to ``max_detections``
@@ -57,14 +90,15 @@ class Detector(LabTask):
         score_threshold: float = 0.5,
         nms_iou: float = 0.5,
         max_detections: int = 100,
-        map_backend: Backend = "auto",
+        map_backend: Backend = "pycocotools",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"])
         self.net, self.optimizer, self.lr_scheduler = net, optimizer, lr_scheduler
         self.class_names = list(class_names or [])
-        self.val_map = make_map_metric(map_backend, max_detections)
-        self.test_map = make_map_metric(map_backend, max_detections)
+        self.train_loss = MeanMetric()
+        self.val_map = map_metric(map_backend, max_detections)
+        self.test_map = map_metric(map_backend, max_detections)
 
     def forward(self, image: Tensor) -> list[dict[str, Tensor]]:
         """Detections (all of the net's, before ``score_threshold``) per image."""
@@ -75,13 +109,14 @@ class Detector(LabTask):
         loss = sum(losses.values())
         n = batch["image"].shape[0]
         for name, value in losses.items():
-            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=n)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        self.train_loss(loss.detach(), weight=n)
+        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
         return loss
 
     def _eval_step(self, batch: dict[str, Tensor], stage: str) -> None:
         preds = self.net(batch["image"])
-        getattr(self, f"{stage}_map").update(preds, unpad(batch))
+        getattr(self, f"{stage}_map").update(preds, unpad(batch, ignore_regions=True))
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")

@@ -7,12 +7,13 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics.text import Perplexity
+from torch.nn import functional as F
+from torchmetrics import MeanMetric
 
 from lab_modules.nets.seq2seq_base import Seq2SeqNet
 from lab_modules.optim import build_optimizers
 from lab_modules.seq2seq_decoding import beam_search, greedy_decode, length_caps
-from lab_modules.seq2seq_metrics import CorpusBLEU, CorpusChrF, ids_to_text
+from lab_modules.seq2seq_metrics import CorpusBLEU, CorpusChrF, TokenNLL, ids_to_text
 from lab_modules.task import LabTask
 from labcore.checkpoints import load_net_weights
 from labcore.errors import LabError
@@ -25,12 +26,16 @@ class Seq2Seq(LabTask):
     Training: cross-entropy over the shifted targets, padding ignored, optional label smoothing;
     ``teacher_forcing`` is the probability that the decoder is fed the reference token rather
     than its own previous prediction (R2-L16: 0.5; gradient clipping comes from the trainer,
-    ``gradient_clip_val``). Validation and test: loss and perplexity under teacher forcing, and
-    corpus BLEU and chrF (sacrebleu) of decoded translations against the references, both
-    detokenised with every special token removed. ``val/bleu`` (greedy, or beam with
-    ``val_beam``) is the monitored metric; test logs greedy (``test/bleu``, ``test/chrf``) and
-    beam (``test/bleu_beam``, ``test/chrf_beam``). ``predict`` translates raw sentences
-    (``prediction_kind`` ``texts``: a TSV of source, greedy, beam [, reference]).
+    ``gradient_clip_val``). ``train/loss_epoch`` is the token-weighted mean of the epoch's
+    batch losses over every rank (a ``MeanMetric``, so a mid-epoch resume restores it).
+    Validation and test: ``loss``, the corpus token mean of the cross-entropy under teacher forcing
+    (summed token losses over the number of tokens, all ranks; no label smoothing), and ``ppl``,
+    its exponential; corpus BLEU and chrF (sacrebleu) of decoded translations against the
+    references, both detokenised with every special token removed. ``val/bleu`` (greedy, or beam
+    with ``val_beam``) is the monitored metric; with ``val_beam_curve`` validation decodes both
+    ways and also logs ``val/bleu_greedy`` and ``val/bleu_beam``. Test logs greedy (``test/bleu``,
+    ``test/chrf``) and beam (``test/bleu_beam``, ``test/chrf_beam``). ``predict`` translates raw
+    sentences (``prediction_kind`` ``texts``: a TSV of source, greedy, beam [, reference]).
 
     Args:
         net: a ``Seq2SeqNet`` (``RNNSeq2Seq``, ``TransformerSeq2Seq``).
@@ -40,6 +45,8 @@ class Seq2Seq(LabTask):
         max_decode_ratio / max_decode_extra / max_decode_len: a translation has at most
             ``ratio * source length + extra`` tokens, and never more than ``max_decode_len``.
         val_beam: score validation with beam search instead of greedy (slower).
+        val_beam_curve: validation decodes with both greedy and beam search and logs
+            ``val/bleu_greedy`` and ``val/bleu_beam`` (the beam-vs-greedy curve; slower).
         weights_from: a Lightning checkpoint whose weights initialise the model (weights_only load).
     """
 
@@ -69,6 +76,7 @@ class Seq2Seq(LabTask):
         max_decode_extra: int = 10,
         max_decode_len: int = 200,
         val_beam: bool = False,
+        val_beam_curve: bool = False,
         weights_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -81,11 +89,14 @@ class Seq2Seq(LabTask):
         self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
         self.target_vocab = list(target_vocab or [])
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=pad_index, label_smoothing=label_smoothing)
+        self.train_loss = MeanMetric()
         for stage in ("val", "test"):
-            setattr(self, f"{stage}_ppl", Perplexity(ignore_index=pad_index))
+            setattr(self, f"{stage}_loss", TokenNLL())
+            setattr(self, f"{stage}_ppl", TokenNLL(exponentiate=True))
             setattr(self, f"{stage}_bleu", CorpusBLEU())
             setattr(self, f"{stage}_chrf", CorpusChrF())
         self.test_bleu_beam, self.test_chrf_beam = CorpusBLEU(), CorpusChrF()
+        self.val_bleu_greedy, self.val_bleu_beam = CorpusBLEU(), CorpusBLEU()
         if weights_from:
             load_net_weights(self.net, weights_from, option="--model.init_args.weights_from")
 
@@ -128,26 +139,41 @@ class Seq2Seq(LabTask):
         return self.loss_fn(logits.reshape(-1, logits.shape[-1]), target.reshape(-1)), logits, target
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        loss, _, _ = self._loss(batch, self.hparams.teacher_forcing)
-        n = batch["src_ids"].shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        loss, _, target = self._loss(batch, self.hparams.teacher_forcing)
+        tokens = int((target != self.hparams.pad_index).sum())
+        self.train_loss(loss.detach(), weight=tokens)  # weighted by tokens: the batch loss is a token mean
+        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
         return loss
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
         n = batch["src_ids"].shape[0]
-        loss, logits, target = self._loss(batch, 1.0)
-        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
-        ppl = getattr(self, f"{stage}_ppl")
-        ppl.update(logits.float(), target)
-        self.log(f"{stage}/ppl", ppl, on_epoch=True, batch_size=n)
+        _, logits, target = self._loss(batch, 1.0)
+        pad = self.hparams.pad_index
+        nll = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), ignore_index=pad, reduction="sum"
+        )
+        tokens = (target != pad).sum()
+        for name in ("loss", "ppl"):
+            metric = getattr(self, f"{stage}_{name}")
+            metric.update(nll, tokens)
+            self.log(f"{stage}/{name}", metric, on_epoch=True, prog_bar=name == "loss", batch_size=n)
         refs = batch["target_text"]
-        beam = stage == "val" and self.hparams.val_beam
+        hp = self.hparams
+        beam = stage == "val" and hp.val_beam
         seqs, _ = self.translate(batch["src_ids"], batch["src_mask"], beam=beam)
         hyps = [self.to_text(s) for s in seqs]
         for name in ("bleu", "chrf"):
             metric = getattr(self, f"{stage}_{name}")
             metric.update(hyps, refs)
             self.log(f"{stage}/{name}", metric, on_epoch=True, prog_bar=name == "bleu", batch_size=n)
+        if stage == "val" and hp.val_beam_curve:
+            other, _ = self.translate(batch["src_ids"], batch["src_mask"], beam=not beam)
+            other_hyps = [self.to_text(s) for s in other]
+            beam_hyps, greedy_hyps = (hyps, other_hyps) if beam else (other_hyps, hyps)
+            for name, h in (("greedy", greedy_hyps), ("beam", beam_hyps)):
+                metric = getattr(self, f"val_bleu_{name}")
+                metric.update(h, refs)
+                self.log(f"val/bleu_{name}", metric, on_epoch=True, batch_size=n)
         if stage == "test":
             seqs, _ = self.translate(batch["src_ids"], batch["src_mask"], beam=True)
             hyps = [self.to_text(s) for s in seqs]

@@ -1,7 +1,7 @@
 """Greedy and beam-search decoding for any ``lab_modules.nets.seq2seq_base.Seq2SeqNet``.
 
 Every sentence has its own length cap (``caps``, from its source length), so a translation never
-depends on what else is in the batch. Beam width 1 returns exactly the greedy translation.
+depends on what else is in the batch. Beam width 1 is the greedy translation.
 """
 
 from __future__ import annotations
@@ -49,9 +49,16 @@ def greedy_decode(
     return seqs, [att[i, : len(s) + 1] for i, s in enumerate(seqs)]
 
 
-def _penalty(length: int, alpha: float) -> float:
+def gnmt_penalty(length: int, alpha: float) -> float:
     """GNMT length normalisation ``((5 + len) / 6) ** alpha`` (alpha 0: raw log-probability)."""
     return ((5.0 + length) / 6.0) ** alpha
+
+
+def _best_reachable(score: float, length: int, cap: int, alpha: float) -> float:
+    """The best normalised score a live hypothesis (raw log-probability ``score`` <= 0, ``length``
+    tokens) can still reach: more tokens never raise the raw score, so it is ``score`` over the largest
+    penalty of the lengths it can end with (``length + 1`` with ``<eos>`` next, up to ``cap + 1``)."""
+    return score / max(gnmt_penalty(length + 1, alpha), gnmt_penalty(cap + 1, alpha))
 
 
 @torch.no_grad()
@@ -65,16 +72,23 @@ def beam_search(
     width: int = 5,
     length_penalty: float = 0.6,
 ) -> list[list[int]]:
-    """Beam search: ``width`` live hypotheses per sentence; a sentence is done once it has ``width``
-    finished ones (ended by ``<eos>`` or by its cap); the best by length-normalised log-probability wins."""
-    n, k = src_ids.shape[0], max(1, int(width))
+    """Beam search with ``width`` live hypotheses per sentence; width 1 is :func:`greedy_decode`.
+
+    A hypothesis ends with ``<eos>`` (its log-probability counted once, no token after it) or at its
+    cap; ended ones are compared by length-normalised log-probability (GNMT penalty, ``<eos>`` counted
+    in the length). A sentence stops when no live hypothesis can reach a better normalised score than
+    the best ended one (or none is left), so a width above the number of possible outputs is an
+    exhaustive search."""
+    if int(width) <= 1:
+        return greedy_decode(net, src_ids, src_mask, bos, eos, caps)[0]
+    n, k = src_ids.shape[0], int(width)
     dev = src_ids.device
     state = net.select(net.encode(src_ids, src_mask), torch.arange(n, device=dev).repeat_interleave(k))
     prev = torch.full((n * k,), bos, dtype=torch.long, device=dev)
     scores = torch.full((n, k), float("-inf"), device=dev)
     scores[:, 0] = 0.0  # one live hypothesis to start with
     hist: list[list[int]] = [[] for _ in range(n * k)]
-    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
+    best: list[tuple[float, list[int]] | None] = [None] * n  # the best ended hypothesis per sentence
     active = [True] * n
     caps_l = caps.tolist()
     for t in range(int(caps.max())):
@@ -90,7 +104,7 @@ def beam_search(
         for i in range(n):
             if not active[i]:
                 continue
-            alive = 0
+            alive, live = 0, []
             for s, idx in zip(top_s[i], top_i[i]):
                 if s == float("-inf"):
                     break
@@ -98,17 +112,19 @@ def beam_search(
                 seq = hist[i * k + b]
                 if w == eos or t + 1 >= caps_l[i]:
                     done = seq if w == eos else seq + [w]
-                    finished[i].append((s / _penalty(len(done) + 1, length_penalty), done))
-                    if len(finished[i]) >= k:
-                        break
+                    normalised = s / gnmt_penalty(len(done) + 1, length_penalty)
+                    if best[i] is None or normalised > best[i][0]:
+                        best[i] = (normalised, done)
                 else:
                     new_scores[i, alive] = s
+                    live.append(s)
                     rows[i * k + alive] = i * k + b
                     toks[i * k + alive] = w
                     alive += 1
                     if alive == k:
                         break
-            if len(finished[i]) >= k or alive == 0:
+            reachable = max((_best_reachable(s, t + 1, caps_l[i], length_penalty) for s in live), default=float("-inf"))
+            if alive == 0 or (best[i] is not None and reachable <= best[i][0]):
                 active[i] = False
                 new_scores[i] = float("-inf")
         if not any(active):
@@ -118,4 +134,4 @@ def beam_search(
         state = net.select(state, index)
         hist = [hist[r] + [w] for r, w in zip(rows, toks)]
         prev = torch.tensor(toks, device=dev)
-    return [max(f, key=lambda x: x[0])[1] if f else [] for f in finished]
+    return [b[1] if b is not None else [] for b in best]

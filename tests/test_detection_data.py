@@ -49,14 +49,16 @@ def test_voc_reader_boxes_and_labels_exact(tmp_path):
         splits = read_voc(tmp_path)
     assert any("1 objects marked difficult" in str(w.message) for w in caught)
     # VOC's 1-based inclusive corners -> pixel edges: xmin - 1, ymin - 1, xmax, ymax
-    assert splits["train"].boxes == [[[0.0, 0.0, 10.0, 20.0], [4.0, 5.0, 40.0, 30.0]]]
-    assert splits["train"].names == [["dog", "cat"]]
+    # the difficult object is kept, flagged as an ignore region
+    assert splits["train"].boxes == [[[0.0, 0.0, 10.0, 20.0], [4.0, 5.0, 40.0, 30.0], [1.0, 1.0, 4.0, 4.0]]]
+    assert splits["train"].names == [["dog", "cat", "cat"]]
+    assert splits["train"].ignore == [[False, False, True]]
     assert splits["val"].boxes == [[[10.0, 11.0, 21.0, 22.0]]]
     dm = DetectionDataModule(source="path", path=str(tmp_path), image_size=40)
     dm.setup("fit")
     assert dm.class_names == ["cat", "dog"]
     item = dm.datasets["train"][0]
-    assert item["labels"].tolist() == [1, 0]
+    assert item["labels"].tolist() == [1, 0]  # training never sees the difficult object
     # 40 x 30 resized to 40 x 40: y scales by 4/3, x unchanged
     assert torch.allclose(item["boxes"], torch.tensor([[0.0, 0.0, 10.0, 80 / 3], [4.0, 20 / 3, 40.0, 40.0]]))
     assert item["orig_size"].tolist() == [30, 40]
@@ -80,8 +82,10 @@ def test_coco_reader_boxes_and_labels_exact(tmp_path):
     assert categories == ["person", "car"]  # category-id order
     rec = splits["train"]
     assert rec.files == [tmp_path / "images" / "train" / "x.png"]
-    assert rec.boxes == [[[2.0, 3.0, 12.0, 8.0], [20.5, 1.0, 24.5, 31.0]]]  # xywh -> xyxy, crowd skipped
-    assert rec.names == [["car", "person"]]
+    # xywh -> xyxy; the crowd annotation kept as an ignore region
+    assert rec.boxes == [[[2.0, 3.0, 12.0, 8.0], [20.5, 1.0, 24.5, 31.0], [0.0, 0.0, 50.0, 40.0]]]
+    assert rec.names == [["car", "person", "person"]]
+    assert rec.ignore == [[False, False, True]]
 
 
 def test_neither_layout_is_one_line_error(tmp_path):

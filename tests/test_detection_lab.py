@@ -7,6 +7,7 @@ import csv
 import pytest
 import torch
 from torch import nn
+from torchmetrics import Metric
 
 from callbacks.prediction_writer import write_box_predictions
 from lab_modules.detector import Detector, unpad
@@ -49,7 +50,10 @@ def test_loss_is_the_sum_of_the_loss_dict_with_each_part_logged():
     net = FakeNet()
     det = Detector(net, class_names=[str(i) for i in range(10)])
     logged = {}
-    det.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
+    # train/loss is a MeanMetric (synced under DDP, restored mid-epoch): its value after one batch
+    det.log = lambda name, value, **kw: logged.__setitem__(
+        name, float(value.compute() if isinstance(value, Metric) else value)
+    )
     loss = det.training_step(batch(), 0)
     assert loss.item() == pytest.approx(2.5)
     assert logged == {"train/loss_classifier": 2.0, "train/loss_box_reg": 0.5, "train/loss": 2.5}
@@ -129,7 +133,7 @@ def test_validation_map_comes_from_the_validation_batches():
                 for t in targets
             ]
 
-    det = Detector(Echo(), class_names=[str(i) for i in range(10)], map_backend="torch")
+    det = Detector(Echo(), class_names=[str(i) for i in range(10)], map_backend="pycocotools")
     logged = {}
     det.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
     det.eval()

@@ -1,12 +1,11 @@
-"""COCO mAP: hand-made cases, the report's invalid "mAP", and torchmetrics where its backend is installed."""
+"""COCO mAP oracle (tests/box_map_oracle.py): hand-made cases, the report's invalid "mAP", parity with torchmetrics."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lab_modules.detection_map import BoxMAP, make_map_metric
-from labcore.errors import LabError
+from tests.box_map_oracle import BoxMAP
 
 
 def pred(boxes, scores, labels):
@@ -90,15 +89,6 @@ def test_matches_torchmetrics_on_random_cases():
     for key in ("map", "map_50", "map_75"):
         assert ours[key].item() == pytest.approx(theirs[key].item(), abs=1e-4), key
     assert torch.allclose(ours["map_per_class"], theirs["map_per_class"].float(), atol=1e-4)
-
-
-def test_backend_choice(monkeypatch):
-    monkeypatch.setattr("lab_modules.detection_map.coco_backend_available", lambda name: False)
-    assert isinstance(make_map_metric("auto"), BoxMAP)
-    with pytest.raises(LabError, match="not installed"):
-        make_map_metric("pycocotools")
-    with pytest.raises(LabError, match="map_backend"):
-        make_map_metric("coco")
 
 
 def _cases():

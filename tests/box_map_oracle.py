@@ -1,18 +1,16 @@
-"""COCO-style mean average precision: torchmetrics' ``MeanAveragePrecision`` where its COCO backend
-(pycocotools or faster-coco-eval) is installed, else :class:`BoxMAP`, the same evaluation in torch.
+"""A test oracle for COCO-style box mAP: :class:`BoxMAP`, pycocotools' ``COCOeval`` for boxes written out in
+torch, checked against torchmetrics' ``MeanAveragePrecision`` (which the Detector uses) on random cases.
 
-:class:`BoxMAP` follows pycocotools' ``COCOeval`` for boxes over one area range ("all") and at most
-``max_detections`` detections per image and class: per class, detections sorted by score are matched
-greedily to the unmatched ground-truth box of highest IoU >= t (t in 0.50:0.05:0.95); precision is made
-monotone and read at the 101 recall points 0:0.01:1; AP averages them; classes without ground truth are
-left out of the mean (their per-class value is -1). Results use torchmetrics' keys (``map``, ``map_50``,
-``map_75``, ``map_per_class``, ``classes``) so either backend logs the same names.
+It follows ``COCOeval`` over one area range ("all") and at most ``max_detections`` detections per image and
+class: per class, detections sorted by score are matched greedily to the unmatched ground-truth box of highest
+IoU >= t (t in 0.50:0.05:0.95); precision is made monotone and read at the 101 recall points 0:0.01:1; AP
+averages them; classes without ground truth are left out of the mean (their per-class value is -1). No crowd
+regions. Results use torchmetrics' keys (``map``, ``map_50``, ``map_75``, ``map_per_class``, ``classes``).
 """
 
 from __future__ import annotations
 
-import importlib.util
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,36 +19,8 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchvision.ops import box_iou
 
-from labcore.errors import LabError
-
-Backend = Literal["auto", "torch", "pycocotools", "faster_coco_eval"]
 IOU_THRESHOLDS = [0.5 + 0.05 * i for i in range(10)]
 RECALL_POINTS = torch.linspace(0, 1, 101, dtype=torch.float64)
-
-
-def coco_backend_available(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
-
-
-def make_map_metric(backend: Backend = "auto", max_detections: int = 100) -> Metric:
-    """``auto``: torchmetrics with pycocotools, else with faster-coco-eval, else :class:`BoxMAP`."""
-    if backend == "auto":
-        backend = next((b for b in ("pycocotools", "faster_coco_eval") if coco_backend_available(b)), "torch")
-    if backend == "torch":
-        return BoxMAP(max_detections=max_detections)
-    if backend not in ("pycocotools", "faster_coco_eval"):
-        raise LabError(f"map_backend={backend!r}; use auto, torch, pycocotools or faster_coco_eval")
-    if not coco_backend_available(backend):
-        raise LabError(f"map_backend={backend} is not installed; pip install {backend.replace('_', '-')} or use auto")
-    from torchmetrics.detection import MeanAveragePrecision
-
-    return MeanAveragePrecision(
-        box_format="xyxy",
-        iou_type="bbox",
-        class_metrics=True,
-        backend=backend,
-        max_detection_thresholds=[1, 10, max_detections],
-    )
 
 
 class BoxMAP(Metric):
