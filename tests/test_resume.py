@@ -16,7 +16,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 
-from callbacks import preemption
+from runtime import preemption
 from tests.helpers import DDP_CPU_2, ROOT, TINY, cli
 
 pytestmark = pytest.mark.slow  # end-to-end runs
