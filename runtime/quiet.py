@@ -18,7 +18,8 @@ from contextlib import contextmanager
 TREESPEC_MESSAGE = "`isinstance(treespec, LeafSpec)` is deprecated"
 TREESPEC_MODULE = "lightning.pytorch.utilities._pytree"
 TIP_LOGGER = "lightning.pytorch.utilities.rank_zero"
-_ENV_FILTER = f"ignore:{TREESPEC_MESSAGE}:FutureWarning:{TREESPEC_MODULE}"
+# PYTHONWARNINGS is comma-separated and matches the message by its start: the text before the message's comma.
+_ENV_FILTER = f"ignore:{TREESPEC_MESSAGE.split(',')[0]}:FutureWarning:{TREESPEC_MODULE}"
 
 
 class _NoLitLoggerTip(logging.Filter):
