@@ -73,46 +73,13 @@ class LabCLI(LightningCLI):
             raise
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument(
-            "--lab",
-            type=str | None,
-            default=None,
-            help="Run name: runs go to <runs_dir>/<lab>/version_N (default: the lab config's file name).",
-        )
-        parser.add_argument("--runs_dir", type=str, default="runs", help="Root of all run directories.")
-        parser.add_argument(
-            "--run_version",
-            type=str | None,
-            default=None,
-            help="Use <runs_dir>/<lab>/<run_version> (e.g. claimed beforehand by `dl-labs compare`) "
-            "instead of the next free version_N.",
-        )
-        parser.add_argument("--test_after_fit", type=bool, default=False, help="After fit, test the best checkpoint.")
-        # Not in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it; built in instantiate_trainer,
-        # where the task module exists and can say what to monitor.
-        parser.add_class_arguments(ModelCheckpoint, "checkpoint", instantiate=False)
-        parser.set_defaults(
-            {
-                "checkpoint.monitor": AUTO,
-                "checkpoint.mode": AUTO,
-                "checkpoint.save_last": True,
-                "checkpoint.filename": "best-epoch{epoch:03d}-step{step}",
-                "checkpoint.auto_insert_metric_name": False,
-            }
-        )
+        add_lab_arguments(parser)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
         # Only what the configs and the command line set, without defaults: a value the user typed is
         # checked against the data even when it equals the argument's default.
-        try:
-            self._explicit = (
-                parser.parse_object(args, defaults=False)
-                if isinstance(args, (dict, Namespace))
-                else parser.parse_args(args, defaults=False)
-            )
-        except Exception:  # noqa: BLE001 - the full parse above succeeded; without the raw view nothing is explicit
-            self._explicit = Namespace()
+        self._explicit = explicit_values(parser, args)
         # --ckpt_path: the file itself, then whether its saved model settings fit this lab's config (Lightning
         # merges them in next), each as a one-line error.
         sub = self.config.get("subcommand")
@@ -218,6 +185,47 @@ class LabCLI(LightningCLI):
             rank_zero_info(f"[dl-labs] run files: {log_dir}")
         else:  # fast_dev_run: Lightning swaps the loggers for a dummy and writes no checkpoint
             rank_zero_info(f"[dl-labs] fast_dev_run: no metrics, checkpoints or summary were written ({self.run_dir})")
+
+
+def add_lab_arguments(parser: LightningArgumentParser) -> None:
+    """--lab, --runs_dir, --run_version, --test_after_fit and the best checkpoint's --checkpoint.* options."""
+    parser.add_argument(
+        "--lab",
+        type=str | None,
+        default=None,
+        help="Run name: runs go to <runs_dir>/<lab>/version_N (default: the lab config's file name).",
+    )
+    parser.add_argument("--runs_dir", type=str, default="runs", help="Root of all run directories.")
+    parser.add_argument(
+        "--run_version",
+        type=str | None,
+        default=None,
+        help="Use <runs_dir>/<lab>/<run_version> (e.g. claimed beforehand by `dl-labs compare`) "
+        "instead of the next free version_N.",
+    )
+    parser.add_argument("--test_after_fit", type=bool, default=False, help="After fit, test the best checkpoint.")
+    # Not in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it; built in instantiate_trainer,
+    # where the task module exists and can say what to monitor.
+    parser.add_class_arguments(ModelCheckpoint, "checkpoint", instantiate=False)
+    parser.set_defaults(
+        {
+            "checkpoint.monitor": AUTO,
+            "checkpoint.mode": AUTO,
+            "checkpoint.save_last": True,
+            "checkpoint.filename": "best-epoch{epoch:03d}-step{step}",
+            "checkpoint.auto_insert_metric_name": False,
+        }
+    )
+
+
+def explicit_values(parser: LightningArgumentParser, args: Any) -> Namespace:
+    """What the configs and the command line set, without the parser's defaults."""
+    try:
+        if isinstance(args, (dict, Namespace)):
+            return parser.parse_object(args, defaults=False)
+        return parser.parse_args(args, defaults=False)
+    except Exception:  # noqa: BLE001 - the full parse succeeded; without the raw view nothing is explicit
+        return Namespace()
 
 
 def configure_loggers(loggers: Any, run: rundir.RunDir) -> None:

@@ -57,12 +57,10 @@ def _rewrite(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
 
 
 def first_logged_step(checkpoint: dict[str, Any]) -> int | None:
-    """The logger step the run resumed from ``checkpoint`` logs first: Lightning logs a training step's values
-    at the count of optimizer steps before it (the fit loop's ``_batches_that_stepped``, saved in the
-    checkpoint's loop state; the global step where that is missing)."""
-    loops = checkpoint.get("loops") or {}
-    state = (loops.get("fit_loop") or {}).get("epoch_loop.state_dict") or {}
-    step = state.get("_batches_that_stepped", checkpoint.get("global_step"))
+    """The logger step the run resumed from ``checkpoint`` logs first: its global step (a training step's rows are
+    logged at the count of optimizer steps before it, so the rows of the checkpoint's own last step are kept, and
+    also those a signal's checkpoint flushed after it)."""
+    step = checkpoint.get("global_step")
     return None if step is None else int(step)
 
 

@@ -89,15 +89,6 @@ def test_csv_logger_experiment_and_writer_dir_check(tmp_path):
     assert _params(ExperimentWriter._check_log_dir_exists) == ["self"]
 
 
-def test_checkpoint_loop_state_holds_batches_that_stepped(tmp_path):
-    from runtime.csv_resume import first_logged_step
-
-    trainer = _trainer(tmp_path)
-    state = trainer.fit_loop.state_dict()
-    assert "_batches_that_stepped" in state["epoch_loop.state_dict"]
-    assert first_logged_step({"loops": {"fit_loop": state}, "global_step": 99}) == 0
-
-
 # --- runtime/exit.py -----------------------------------------------------------------------------------------------
 def test_atexit_run_exitfuncs_and_os_exit():
     """exit_now runs the atexit handlers (atexit._run_exitfuncs) and ends with the code given (os._exit)."""
