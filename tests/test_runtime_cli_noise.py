@@ -92,3 +92,13 @@ def test_more_cpu_processes_than_cores_is_a_warning_with_the_core_count():
         warnings.simplefilter("error")
         check_trainer(Namespace(accelerator="cpu", devices=cores))
         check_trainer(Namespace(accelerator="cpu", devices="auto"))
+
+
+def test_the_dl_labs_console_script_points_at_the_cli():
+    import importlib
+    import re
+
+    scripts = (ROOT / "pyproject.toml").read_text().split("[project.scripts]", 1)[1]
+    target = re.search(r'^dl-labs = "([\w.:]+)"', scripts, re.M).group(1)
+    module, _, name = target.partition(":")
+    assert callable(getattr(importlib.import_module(module), name))
