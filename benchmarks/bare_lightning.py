@@ -6,12 +6,12 @@ from typing import Any
 
 import lightning as L
 
-from callbacks import hook_dispatch
+from runtime import hook_dispatch
 
 
 def fit_bare(module: L.LightningModule, loader: Any, callbacks: list, accelerator: str = "cpu", **limits: Any) -> None:
     """Fit ``module`` on ``loader`` as a user's own LightningModule runs: no logger, bar, checkpoints, summary or
-    validation, and stock callback dispatch even when ``cli.LabCLI`` installed ours in this process.
+    validation, and stock callback dispatch even inside a ``DL_LABS_FAST_HOOKS=1`` run (``runtime.hook_dispatch``).
     ``limits``: ``max_epochs`` / ``max_steps``."""
     trainer = L.Trainer(
         accelerator=accelerator,

@@ -182,7 +182,7 @@ def build(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> LabCL
 
 
 def measure(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> dict:
-    torch._dynamo.reset()  # every compiled variant starts from nothing (and never hits the recompile limit)
+    torch.compiler.reset()  # every compiled variant starts from nothing (and never hits the recompile limit)
     counters.clear()  # the graph count is this run's
     cli = build(lab, variant, args, runs)
     dm = cli.datamodule

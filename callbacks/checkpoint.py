@@ -1,4 +1,4 @@
-"""The CLI's best/last checkpoint: ``last.ckpt`` after every epoch and at SIGTERM / SIGINT, every write atomic."""
+"""The CLI's checkpoints: the best by the task's metric, ``last.ckpt`` after every epoch, and at SIGTERM / SIGINT."""
 
 from __future__ import annotations
 
@@ -9,64 +9,71 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from callbacks import preemption
-from callbacks.atomic_save import save_atomically
+from runtime import checkpoint_io, preemption
+
+LAST = "last"
+
+
+def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
+    """``last.ckpt`` rewritten after EVERY epoch, through public ``ModelCheckpoint`` options: no monitor and
+    ``save_top_k=1`` keep one file named ``last`` (the previous is the same path, so nothing is deleted).
+
+    The best checkpoint's own ``save_last`` rewrites ``last.ckpt`` only in a step where a top-k checkpoint was
+    saved, so once the monitored metric stops improving it would freeze at the best epoch and a resume from it
+    would silently repeat epochs."""
+    return ModelCheckpoint(
+        dirpath=dirpath,
+        filename=LAST,
+        monitor=None,
+        save_top_k=1,
+        every_n_epochs=1,
+        enable_version_counter=False,
+        auto_insert_metric_name=False,
+    )
 
 
 class LabModelCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``last.ckpt`` is the state after EVERY epoch, and after the step at which
-    a SIGTERM / SIGINT arrived (see ``callbacks/preemption.py``); files are written under a temporary
-    name in the same folder and renamed when complete (``callbacks/atomic_save.py``).
-
-    Lightning 2.6 rewrites ``last.ckpt`` only in a step where a top-k checkpoint was saved, so once
-    the monitored metric stops improving ``last.ckpt`` freezes at the best epoch and a resume from it
-    silently repeats epochs. The best checkpoint (top-k by the task's metric) is unchanged.
-    Lightning orders ModelCheckpoints after the other callbacks, so at a signal every other callback
-    has finished the step before ``last.ckpt`` is written.
+    """``ModelCheckpoint`` (the best by the task's metric) that also stops the run at SIGTERM / SIGINT after
+    writing ``last.ckpt`` at the next batch end (``runtime/preemption.py``), and makes every rank learn of a
+    failed write on rank 0 (``runtime/checkpoint_io.py``). Files are written by the trainer's
+    ``AtomicCheckpointIO`` plugin. Lightning orders ModelCheckpoints after the other callbacks, so at a signal
+    every other callback has finished the step before ``last.ckpt`` is written.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._previous_handlers: dict[int, Any] = {}
+        self._dumps = 0  # checkpoints written since the last check, counted on every rank
+        self._checked = 0
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._dumps += 1  # any save of this trainer (ours, another ModelCheckpoint's, trainer.save_checkpoint)
+        return super().on_save_checkpoint(trainer, pl_module, checkpoint)
+
+    def _check(self, trainer: Trainer) -> None:
+        if self._dumps != self._checked:
+            self._checked = self._dumps
+            checkpoint_io.check_writes(trainer)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._refresh_last(trainer)
+        self._check(trainer)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._refresh_last(trainer)
-
-    def _refresh_last(self, trainer: Trainer) -> None:
-        if (
-            self.save_last
-            and self._last_global_step_saved != trainer.global_step
-            and not self._should_skip_saving_checkpoint(trainer)
-        ):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
-        save_atomically(trainer, filepath, self.save_weights_only)
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.after_save_checkpoint(self)
+        self._check(trainer)
 
     # --- preemption ------------------------------------------------------------------------------
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         # After Lightning registered its own SIGTERM handler (which would end the run with code 0 and no checkpoint).
-        if trainer.received_sigterm:
-            preemption.note(preemption.signal.SIGTERM)
-            trainer._signal_connector.received_sigterm = False
+        preemption.forget_lightning_sigterm(trainer)
         self._previous_handlers = preemption.install()
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
         self._restore_handlers()
+        self._check(trainer)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._restore_handlers()
@@ -76,24 +83,22 @@ class LabModelCheckpoint(ModelCheckpoint):
             preemption.uninstall(self._previous_handlers)
             self._previous_handlers = {}
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
-        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self._check(trainer)
         signum = preemption.agreed_signal(trainer)
         if signum is None:
             return
-        epoch_loop = trainer.fit_loop.epoch_loop
-        if epoch_loop.batch_progress.is_last_batch or epoch_loop._should_accumulate():
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or preemption.in_accumulation(trainer, batch_idx):
             # The epoch's end runs as usual (validation, last.ckpt); mid-accumulation gradients are not in a
             # checkpoint: stop after the next optimizer step instead.
             return
-        path = Path(self.format_checkpoint_name(self._monitor_candidates(trainer), self.CHECKPOINT_NAME_LAST))
-        self.last_model_path = str(path)  # part of the saved state: the resumed run keeps rewriting this file
-        self._save_checkpoint(trainer, str(path))
-        # This step's logged values: Lightning writes them after the callbacks' batch-end hooks, i.e. never here.
-        trainer._logger_connector.on_batch_end()
-        trainer._logger_connector.update_train_step_metrics()
-        for logger in trainer.loggers:
-            logger.save()
+        path = Path(self.dirpath or Path(trainer.default_root_dir) / "checkpoints") / f"{LAST}{self.FILE_EXTENSION}"
+        checkpoint_io.save(trainer, path)
+        self._checked = self._dumps
+        preemption.flush_step_logs(trainer)
         if trainer.is_global_zero:
             run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
             print(preemption.stop_line(signum, trainer, path, run_dir), file=sys.stderr, flush=True)

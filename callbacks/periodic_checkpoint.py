@@ -11,12 +11,12 @@ from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from callbacks.atomic_save import save_atomically
+from runtime import checkpoint_io
 
 
 class PeriodicCheckpoint(Callback):
     """Saves ``<run dir>/checkpoints/every{N}-epoch{E:03d}.ckpt`` after every ``every_n_epochs``-th epoch,
-    atomically (a temporary file in the same folder, then a rename)."""
+    through the trainer's checkpoint plugin (atomic with the CLI's ``AtomicCheckpointIO``)."""
 
     def __init__(self, every_n_epochs: int = 2) -> None:
         self.every_n_epochs = every_n_epochs
@@ -31,4 +31,4 @@ class PeriodicCheckpoint(Callback):
             if ckpt is not None and ckpt.dirpath
             else Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
         )
-        save_atomically(trainer, folder / f"every{self.every_n_epochs}-epoch{epoch:03d}.ckpt")
+        checkpoint_io.save(trainer, folder / f"every{self.every_n_epochs}-epoch{epoch:03d}.ckpt")

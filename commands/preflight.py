@@ -6,11 +6,14 @@ one line before any data is read or any loop starts.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from commands.explain import lab_error_cause, one_line
+from labcore import log
 from labcore.checkpoints import read_checkpoint
 from labcore.errors import LabError
 
@@ -36,6 +39,42 @@ def check_trainer(trainer: Any) -> None:
     min_epochs = trainer.get("min_epochs")
     if isinstance(min_epochs, int) and min_epochs < 0:
         raise LabError(f"--trainer.min_epochs {min_epochs}: pass a number >= 0")
+    warn_cpu_oversubscription(accelerator, trainer.get("devices"))
+
+
+def warn_cpu_oversubscription(accelerator: str, devices: Any) -> None:
+    """CPU DDP with more processes than cores runs, but each step waits on processes sharing a core: say so."""
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    try:
+        count = int(devices) if not isinstance(devices, (list, tuple)) else len(devices)
+    except (TypeError, ValueError):  # "auto" and the like: Lightning picks one process on CPU
+        return
+    cores = os.cpu_count() or 1
+    if on_cpu and count > cores:
+        log.warn(
+            f"--trainer.devices {devices} on CPU starts {count} processes on a machine with {cores} CPU cores: "
+            f"they share cores and each step waits for the slowest; pass --trainer.devices {cores} or fewer"
+        )
+
+
+def check_checkpoint_settings(parser: Any, config: Any, subcommand: str, ckpt: dict[str, Any], path: str) -> None:
+    """The model settings saved in the checkpoint (``hyper_parameters``, which LightningCLI merges into the config
+    next) must parse against this lab's config: else the checkpoint is another lab's."""
+    hparams = dict(ckpt.get("hyper_parameters") or {})
+    hparams.pop("_instantiator", None)
+    if not hparams:
+        return
+    if "_class_path" in hparams:  # as LightningCLI reads it
+        hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+    try:
+        parser.parse_object({subcommand: {"model": hparams}}, config.clone())
+    except Exception as err:  # noqa: BLE001 - jsonargparse rejected the saved settings: another lab's checkpoint
+        if lab_error_cause(err) is not None:
+            raise
+        raise LabError(
+            f"{path}: the model settings saved in it do not fit this lab's config ({one_line(err)[:300]}); "
+            "pass a checkpoint of this lab to --ckpt_path, or the config it was trained with"
+        ) from None
 
 
 def check_checkpoint_file(path: str | None, data_class_path: str | None) -> dict[str, Any] | None:

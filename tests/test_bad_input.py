@@ -707,18 +707,14 @@ def test_a_failed_run_removes_only_its_own_directory(tmp_path, capfd):
     [(False, None, False), (True, None, True), (False, "checkpoints/last.ckpt", True), (False, "metrics.csv", True)],
 )
 def test_run_directory_is_kept_once_a_loop_started_or_results_exist(tmp_path, started, written, kept):
-    from types import SimpleNamespace
-
-    from commands.run_guard import RunStarted, discard_unstarted_run
+    from runtime.rundir import RunDir, discard_unstarted
 
     run_dir = tmp_path / "runs" / "lab" / "version_0"
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text("x: 1\n")
     if written:
         write(run_dir / written, "x")
-    guard = RunStarted()
-    guard.started = started
     made = [tmp_path / "runs" / "lab", tmp_path / "runs"]
-    discard_unstarted_run(SimpleNamespace(_made_run_dir=run_dir, _run_started=guard, _made_parents=made))
+    discard_unstarted(RunDir(run_dir, "lab", "version_0", made=run_dir, made_parents=made), started)
     assert run_dir.exists() is kept
     assert (tmp_path / "runs").exists() is kept  # made by this run and empty again: removed too

@@ -200,27 +200,24 @@ def test_default_progress_bar_is_throttled_and_ends_complete(tmp_path):
     assert bar.progress.tasks[bar.train_progress_bar_id].completed == 13
 
 
-def test_progress_bar_redraw_thread_stops_when_the_bar_stops(tmp_path):
-    """With leave=True the bar stops at every epoch's start and joins its redraw thread; Lightning's thread sleeps
-    1/refresh_rate s between looks, so each stop waited for that sleep (0.13 s an epoch, 13 s of a 100-epoch
-    series lab). The bar's threads must be the prompt kind, and none may outlive the bar."""
+def test_progress_bar_is_one_stock_bar_for_the_whole_fit(tmp_path):
+    """leave=False: the bar is not stopped and restarted at every epoch (each stop waited for Lightning's redraw
+    thread to wake up); the bar reads only Lightning's own metrics (``self.log(..., prog_bar=True)``)."""
     from lightning.pytorch import Callback
+    from lightning.pytorch.callbacks import RichProgressBar
 
-    from callbacks.progress_bar import LabProgressBar, _PromptRefreshThread
+    from callbacks.progress_bar import LabProgressBar
 
     seen = []
 
     class Spy(Callback):
         def on_train_batch_end(self, trainer, *args):
-            seen.append(trainer.progress_bar_callback.progress.live._refresh_thread)
+            seen.append(id(trainer.progress_bar_callback.progress))
 
     lab = _mnist_lab(tmp_path, epochs=3, train_batches=2)
-    assert isinstance(lab.trainer.progress_bar_callback, LabProgressBar)
+    bar = lab.trainer.progress_bar_callback
+    assert isinstance(bar, LabProgressBar) and isinstance(bar, RichProgressBar)
+    assert "get_metrics" not in vars(LabProgressBar) and "_init_progress" not in vars(LabProgressBar)
     lab.trainer.callbacks.append(Spy())
     lab.trainer.fit(lab.model, datamodule=lab.datamodule)
-    threads = {id(t): t for t in seen}.values()
-    assert len(threads) == 3  # one per epoch: leave=True restarts the bar
-    assert all(type(t) is _PromptRefreshThread for t in threads)
-    for t in threads:
-        t.join(timeout=10)
-        assert not t.is_alive()
+    assert len(seen) == 6 and len(set(seen)) == 1  # one bar (one Rich Progress) across the three epochs

@@ -1,4 +1,5 @@
-"""callbacks.hook_dispatch: callbacks that override a hook see exactly what Lightning's own dispatch gives them."""
+"""runtime.hook_dispatch, the opt-in speed experiment: off unless asked for, and then callbacks that override a hook
+see exactly what Lightning's own dispatch gives them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer import call
 from torch.utils.data import DataLoader, TensorDataset
 
-from callbacks import hook_dispatch
+from runtime import hook_dispatch
+from tests.helpers import ROOT, TINY, cli
 
 
 class Tiny(L.LightningModule):
@@ -140,3 +142,42 @@ def test_lightnings_function_is_the_one_this_replaces():
     ):
         assert line in source
     assert call._call_callback_hooks in (original, hook_dispatch._call_callback_hooks)
+
+
+class SeesDispatch(Callback):
+    """Records whether the skipping dispatch is in place while the run trains."""
+
+    seen: list[bool] = []
+
+    def on_train_start(self, trainer, pl_module):
+        SeesDispatch.seen.append(hook_dispatch.installed())
+
+
+@pytest.mark.parametrize("requested", [None, "1"], ids=["default-off", "DL_LABS_FAST_HOOKS=1"])
+def test_the_cli_swaps_nothing_unless_asked_and_only_for_its_run(tmp_path, monkeypatch, requested):
+    if requested is None:
+        monkeypatch.delenv(hook_dispatch.ENV, raising=False)
+    else:
+        monkeypatch.setenv(hook_dispatch.ENV, requested)
+    hook_dispatch.uninstall()
+    SeesDispatch.seen = []
+    config = str(ROOT / "configs/labs/vision/mnist_mlp.yaml")
+    cli(
+        "fit",
+        "--config",
+        config,
+        *TINY,
+        "--trainer.callbacks+=tests.test_hook_dispatch.SeesDispatch",
+        runs_dir=tmp_path,
+        lab="hooks",
+    )
+    assert SeesDispatch.seen == [requested is not None]
+    assert call._call_callback_hooks is hook_dispatch._ORIGINAL  # nothing left behind for the user's own code
+
+
+def test_importing_the_cli_changes_nothing():
+    import importlib
+
+    hook_dispatch.uninstall()
+    importlib.import_module("cli")
+    assert not hook_dispatch.installed()

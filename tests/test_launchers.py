@@ -105,7 +105,7 @@ def test_two_torchrun_nodes_on_localhost(tmp_path):
 def test_torchrun_ranks_agree_through_the_agent_store(monkeypatch, tmp_path):
     from torch.distributed import TCPStore
 
-    from labcore.launch import launch_version
+    from runtime.launch import launch_version
 
     port = _free_port()
     server = TCPStore("127.0.0.1", port, is_master=True, timeout=timedelta(seconds=30))  # what torchrun's agent serves
@@ -125,7 +125,7 @@ def test_torchrun_ranks_agree_through_the_agent_store(monkeypatch, tmp_path):
 
 
 def test_srun_tasks_share_the_job_steps_run_dir(monkeypatch):
-    from labcore.launch import launch_version
+    from runtime.launch import launch_version
 
     for k in [k for k in os.environ if k.startswith(("TORCHELASTIC_", "SLURM_"))]:
         monkeypatch.delenv(k)

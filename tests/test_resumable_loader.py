@@ -7,8 +7,8 @@ import signal
 import pytest
 import torch
 
-from callbacks import preemption
 from datamodules.resumable import ResumableLoader, seeded_shuffle
+from runtime import preemption
 
 
 def _loader(n: int = 10) -> ResumableLoader:

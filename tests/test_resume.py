@@ -16,8 +16,8 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 
-from callbacks import preemption
-from tests.helpers import DDP_CPU_2, ROOT, TINY, cli
+from runtime import preemption
+from tests.helpers import DDP_CPU_2, ROOT, TINY, cli, summary
 
 pytestmark = pytest.mark.slow  # end-to-end runs
 
@@ -62,10 +62,12 @@ def _stop_lines(err: str) -> list[str]:
 
 
 def _resume_from_line(line: str) -> None:
-    """Run the resume command the stop line printed, exactly (in this process, as ``cli.py``'s main)."""
+    """Run the resume command the stop line printed, exactly (in this process, as the ``dl-labs`` script's main).
+    Its paths are absolute, so it works from any working directory."""
     command = shlex.split(line.split("resume with: ", 1)[1])
-    assert command[0] == "python" and Path(command[1]).resolve() == ROOT / "cli.py" and command[2] == "fit", command
-    cli(*command[2:])
+    assert command[:2] == ["dl-labs", "fit"], command
+    assert all(Path(a).is_absolute() for a in command if a.endswith((".yaml", ".ckpt"))), command
+    cli(*command[1:])
 
 
 # 3 epochs of 5 batches (16 images each), validation on 2 batches, a metrics row for every step.
@@ -202,7 +204,7 @@ def test_signal_on_one_ddp_rank_stops_every_rank_at_the_same_step(tmp_path, capf
 
 
 class FullDiskFrom(Callback):
-    """From epoch ``epoch`` on the disk is full (see ``_full_disk_move``)."""
+    """From epoch ``epoch`` on the disk is full for ``last.ckpt`` (see ``_full_disk_fsync``)."""
 
     full = False
 
@@ -213,24 +215,21 @@ class FullDiskFrom(Callback):
         FullDiskFrom.full = trainer.current_epoch >= self.epoch
 
 
-def _full_disk_move(move):
-    """``shutil.move`` that, on a full disk, writes half of a last checkpoint and fails with ENOSPC: what copying
-    from a temp folder on another filesystem does (fsspec's transaction commits with ``shutil.move``)."""
+def _full_disk_fsync(fsync):
+    """``os.fsync`` of a (temporary) last checkpoint fails with ENOSPC once the disk is full: where delayed
+    allocation reports a full disk, after the bytes were handed to the kernel."""
 
-    def full_disk_move(src, dst, *args, **kwargs):
-        if not FullDiskFrom.full or "last" not in Path(dst).name:  # the best checkpoint still fits
-            return move(src, dst, *args, **kwargs)
-        data = Path(src).read_bytes()
-        Path(dst).write_bytes(data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def full_disk_fsync(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if FullDiskFrom.full and ".last.ckpt." in Path(name).name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return fsync(fd)
 
-    return full_disk_move
+    return full_disk_fsync
 
 
 def test_full_disk_keeps_the_previous_last_ckpt(tmp_path, capfd, monkeypatch):
-    import shutil
-
-    monkeypatch.setattr(shutil, "move", _full_disk_move(shutil.move))
+    monkeypatch.setattr(os, "fsync", _full_disk_fsync(os.fsync))
     monkeypatch.setattr(FullDiskFrom, "full", False)
     code = _fit(
         "--config",
@@ -249,6 +248,55 @@ def test_full_disk_keeps_the_previous_last_ckpt(tmp_path, capfd, monkeypatch):
     last = torch.load(folder / "last.ckpt", weights_only=True)  # complete and readable
     assert last["epoch"] == 0
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+def test_last_ckpt_follows_every_epoch_when_the_metric_stops_improving(tmp_path):
+    """The best checkpoint stays at the best epoch; last.ckpt is the newest epoch (a resume never repeats one)."""
+    run = cli(
+        "fit",
+        "--config",
+        MNIST,
+        *TINY,
+        "--trainer.max_epochs",
+        "3",
+        "--checkpoint.monitor",
+        "epoch_score",  # logged by NeverImproves: best at epoch 0, worse every epoch after
+        "--checkpoint.mode",
+        "max",
+        "--trainer.callbacks+=tests.test_resume.NeverImproves",
+        runs_dir=tmp_path,
+        lab="plateau",
+    )
+    folder = run / "checkpoints"
+    best = [p.name for p in folder.glob("best-*.ckpt")]
+    assert best == ["best-epoch000-step2.ckpt"]
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert summary(run)["best_checkpoint"].endswith("best-epoch000-step2.ckpt")
+
+
+class NeverImproves(Callback):
+    """Logs ``epoch_score`` = -epoch at every validation: the first epoch stays the best."""
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        pl_module.log("epoch_score", -float(trainer.current_epoch))
+
+
+def test_resume_after_a_hard_kill_logs_each_step_once(tmp_path):
+    """A run killed after its checkpoint (SIGKILL, OOM, node loss) wrote rows past it; the resumed run logs those
+    steps again. Here the whole run's metrics.csv plays the killed run's, resumed from the epoch-1 checkpoint."""
+    run = cli(
+        "fit",
+        *MNIST_SMALL,
+        "--trainer.callbacks+=callbacks.PeriodicCheckpoint",
+        "--trainer.callbacks.init_args.every_n_epochs=1",
+        runs_dir=tmp_path,
+        lab="killed",
+    )
+    before = _rows(run)
+    assert max(int(r["step"]) for r in before) == 14  # 3 epochs of 5 steps: rows of epochs 2 and 3 follow the ckpt
+    cli("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "every1-epoch001.ckpt"))
+    after = _rows(run)
+    assert len(after) == len(before) and after == before  # every step once, the same values (exact resume)
 
 
 def test_a_resumed_run_resumes_again_in_the_same_directory(tmp_path):

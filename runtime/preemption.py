@@ -32,7 +32,8 @@ from lightning.pytorch import Trainer
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 EXIT_CODES = tuple(128 + s for s in SIGNALS)  # how a process that stopped at one of them exits
-CLI = Path(__file__).resolve().parent.parent / "cli.py"
+# How this process was started, for the printed resume command (``set_program``; ``dl-labs`` when installed).
+_program: list[str] = ["dl-labs"]
 
 _received: int | None = None  # the first signal of this process, shared by every handler installed here
 _received_at = 0.0
@@ -138,16 +139,21 @@ def agreed_signal(trainer: Trainer) -> int | None:
     return local or None
 
 
+def set_program(program: list[str]) -> None:
+    """The command that starts the CLI, e.g. ``["python", "/abs/cli.py"]`` or ``["dl-labs"]`` (``cli.main``)."""
+    global _program
+    _program = list(program)
+
+
 def resume_command(run_dir: Path | None, ckpt: Path) -> str:
-    """The exact command that continues this run in the same run directory."""
+    """The exact command that continues this run in the same run directory, from any working directory."""
     config = run_dir / "config.yaml" if run_dir is not None else None
-    cli = os.path.relpath(CLI) if not os.path.relpath(CLI).startswith("..") else str(CLI)
-    parts = ["python", cli, "fit"]
+    parts = [*_program, "fit"]
     if config is not None and config.exists():
-        parts += ["--config", str(config)]
+        parts += ["--config", str(config.resolve())]
     else:  # no saved config (a notebook / plain Trainer): the original command line, plus the checkpoint
         parts += [a for a in sys.argv[1:] if a != "fit"]
-    parts += ["--ckpt_path", str(ckpt)]
+    parts += ["--ckpt_path", str(Path(ckpt).resolve())]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -158,3 +164,28 @@ def stop_line(signum: int, trainer: Trainer, ckpt: Path, run_dir: Path | None) -
         f"(batch {trainer.fit_loop.epoch_loop.batch_idx + 1} of the epoch), checkpoint {ckpt}; resume with: "
         f"{resume_command(run_dir, ckpt)}"
     )
+
+
+# --- Lightning internals (pinned by tests/test_runtime_private_api.py) ----------------------------------------
+def forget_lightning_sigterm(trainer: Trainer) -> bool:
+    """Take over a SIGTERM that Lightning's own handler caught before ours were installed: its loops would end
+    the run with exit code 0 and no checkpoint. True when there was one (it is then ``received()`` here)."""
+    if not trainer.received_sigterm:
+        return False
+    note(signal.SIGTERM)
+    trainer._signal_connector.received_sigterm = False
+    return True
+
+
+def in_accumulation(trainer: Trainer, batch_idx: int) -> bool:
+    """Whether the optimizer has not stepped after this batch (gradients accumulate): no checkpoint holds them."""
+    return (batch_idx + 1) % max(1, trainer.accumulate_grad_batches) != 0
+
+
+def flush_step_logs(trainer: Trainer) -> None:
+    """Hand this step's ``self.log`` values to the loggers now: Lightning does so only after the callbacks'
+    batch-end hooks, which a run stopping at a signal never reaches."""
+    trainer._logger_connector.on_batch_end()
+    trainer._logger_connector.update_train_step_metrics()
+    for logger in trainer.loggers:
+        logger.save()

@@ -1,22 +1,20 @@
-"""Callback hooks without the no-op calls.
+"""A speed experiment, OFF by default: callback hooks without the no-op calls.
 
-Lightning 2.6 calls every hook of every callback at every step (``trainer/call.py:
-_call_callback_hooks``), including the empty ones a callback inherits from ``Callback``. For each
-call it builds the callback's ``state_key`` (``ModelCheckpoint`` formats a dict of its arguments),
-an f-string and a profiler context. A lab has 15-20 callbacks (checkpoints, figures, progress bar,
-resume state) and a training step runs six callback hooks, so that is about 100 calls per step:
-~0.3 ms, a tenth of a small net's 3 ms CPU step, spent on calls that do nothing.
+Lightning calls every hook of every callback at every step (``trainer/call.py: _call_callback_hooks``),
+including the empty ones a callback inherits from ``Callback``, each with the callback's ``state_key``, an
+f-string and a profiler context. A lab has 15-20 callbacks and a training step runs six callback hooks.
 
-``install()`` swaps that function for one that skips a callback whose hook is the inherited no-op
-(looked up once per class and hook). What every callback that does override a hook sees is
-unchanged: the same calls, in the same order, with the same arguments, and the module's
-``_current_fx_name`` set as before. With a real profiler (``--trainer.profiler simple``) the
-original function runs, so profiles list every hook as before. ``benchmarks/peers/run.py`` measures
-the effect; ``tests/test_hook_dispatch.py`` pins the equivalence.
+``DL_LABS_FAST_HOOKS=1`` makes the CLI swap that function for the duration of its run (``scoped()``), and only
+then: nothing changes at import time or for a user's own Trainer. The swapped-in function skips a callback whose
+hook is the inherited no-op (looked up once per class and hook). What every callback that does override a hook
+sees is unchanged: the same calls, in the same order, with the same arguments, and the module's
+``_current_fx_name`` set as before. With a real profiler (``--trainer.profiler simple``) the original function
+runs. ``tests/test_hook_dispatch.py`` pins the equivalence.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -76,6 +74,27 @@ def uninstall() -> None:
 
 def installed() -> bool:
     return call._call_callback_hooks is _call_callback_hooks
+
+
+ENV = "DL_LABS_FAST_HOOKS"
+
+
+def requested() -> bool:
+    """Whether the user asked for the skipping dispatch (``DL_LABS_FAST_HOOKS=1``)."""
+    return os.environ.get(ENV, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+@contextmanager
+def scoped(enable: bool) -> Iterator[None]:
+    """The skipping dispatch inside the block when ``enable``; Lightning's own again after it."""
+    if not enable or installed():
+        yield
+        return
+    install()
+    try:
+        yield
+    finally:
+        uninstall()
 
 
 @contextmanager
