@@ -43,6 +43,7 @@ from labcore import log
 from labcore.console import route_output
 from labcore.errors import LabError
 from labcore.launch import launch_version
+from runtime import wandb_run
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ROOT / "configs" / "trainer" / "default.yaml"
@@ -203,10 +204,7 @@ class LabCLI(LightningCLI):
         for logger in loggers if isinstance(loggers, list) else [loggers]:
             args = logger.init_args
             if logger.class_path.endswith("WandbLogger"):
-                args.save_dir = str(self._run_dir)
-                args.name = args.get("name") or f"{lab}/{version}"
-                if os.environ.get("WANDB_MODE") == "offline":
-                    args.offline = True
+                wandb_run.configure_logger(args, cfg, self._run_dir, lab, version, self.subcommand)
             else:
                 args.save_dir, args.name, args.version = str(runs_dir), lab, version
 
