@@ -32,6 +32,7 @@ from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.progress_bar import LabProgressBar
 from callbacks.resume_state import ResumeState
+from callbacks.wandb_summary import WANDB_TABLE_ROWS_HELP, dashboard_callbacks
 from commands import resume
 from commands.explain import explain, lab_error_cause, one_line
 from commands.preflight import check_checkpoint_file, check_trainer, check_weights_fit
@@ -101,6 +102,7 @@ class LabCLI(LightningCLI):
         # Not in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it; built in instantiate_trainer,
         # where the task module exists and can say what to monitor.
         parser.add_class_arguments(ModelCheckpoint, "checkpoint", instantiate=False)
+        parser.add_argument("--wandb_table_rows", type=int, default=64, help=WANDB_TABLE_ROWS_HELP)
         parser.set_defaults(
             {
                 "checkpoint.monitor": AUTO,
@@ -318,6 +320,7 @@ class LabCLI(LightningCLI):
             extra.append(checkpoint)
         if cfg.trainer.get("logger") not in (False, None):
             extra.append(LearningRateMonitor(logging_interval="step"))
+        extra += dashboard_callbacks(cfg.trainer.get("logger"), cfg.get("wandb_table_rows", 64))
         if cfg.trainer.get("enable_progress_bar", True) is not False and not _has_progress_bar(cfg):
             extra.append(LabProgressBar())
         if self.subcommand == "predict":
