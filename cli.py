@@ -456,12 +456,11 @@ def main(args: list[str] | None = None) -> None:
     ``commands.explain``), with Lightning's and our info lines on stdout (``labcore.console``)."""
     argv = sys.argv[1:] if args is None else args
     route_output()
-    if argv and argv[0] == "compare":
-        from commands.compare import main as compare_main
-
+    if argv and argv[0] in ("compare", "sweep"):
+        command_main = import_module(f"commands.{argv[0]}").main
         try:
-            code = compare_main(argv[1:])
-        except SystemExit as err:  # compare refuses bad input with SystemExit("error: ...")
+            code = command_main(argv[1:])
+        except SystemExit as err:  # compare / sweep refuse bad input with SystemExit("error: ...")
             if not isinstance(err.code, str):
                 raise
             print(" ".join(err.code.split()), file=sys.stderr)
