@@ -74,7 +74,7 @@ def test_a_sampled_trial_runs(name, tmp_path):
     trial = {k: rng.choice(_values(v)) for k, v in sweep["parameters"].items()}
     args = _cli_args(sweep, trial)
     run = cli(*args, "--trainer.fast_dev_run", "true", "--wandb_table_rows", "2", runs_dir=tmp_path, lab=name)
-    assert (run / "config.yaml").is_file() and (run / "wandb_id").is_file()  # fast_dev_run logs nothing
+    assert (run / "wandb_id").is_file()  # it ran as a W&B run (fast_dev_run itself writes no logs)
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED))

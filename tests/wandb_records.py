@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,16 @@ class OfflineRun:
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, path: Path) -> OfflineRun:
+    def read(cls, path: Path, timeout: float = 60.0) -> OfflineRun:
+        """The run file's records once its ``exit`` record is in (W&B's core process may still be writing it
+        when ``wandb.finish()`` returns on a busy machine)."""
+        deadline = time.monotonic() + timeout
+        recs = records(path)
+        while not any(r.WhichOneof("record_type") == "exit" for r in recs) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            recs = records(path)
         run = cls(Path(path))
-        for rec in records(path):
+        for rec in recs:
             kind = rec.WhichOneof("record_type")
             if kind == "run":
                 run.run = rec.run
