@@ -32,6 +32,8 @@ def records(path: Path) -> list[pb.Record]:
         if kind not in (FULL, FIRST, MIDDLE, LAST):  # zero padding up to the next block
             pos += left
             continue
+        if pos + CHUNK_HEADER + length > len(data):  # still being written
+            break
         chunk = data[pos + CHUNK_HEADER : pos + CHUNK_HEADER + length]
         pos += CHUNK_HEADER + length
         buf = chunk if kind in (FULL, FIRST) else buf + chunk
