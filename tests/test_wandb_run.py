@@ -25,6 +25,7 @@ SMALL = [*TINY, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3
 @pytest.fixture(autouse=True)
 def _wandb_dirs(tmp_path, monkeypatch):
     """W&B stages tables and artifacts in its data dir: keep them in the test's folder."""
+    wandb.finish()  # a run an earlier test left open would be reused by the next WandbLogger
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb_cache"))

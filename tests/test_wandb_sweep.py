@@ -21,6 +21,7 @@ GENERATED = {"cifar_optimizers", "sentiment_rnn_cells"}  # made by `cli.py sweep
 
 @pytest.fixture(autouse=True)
 def _wandb_dirs(tmp_path, monkeypatch):
+    wandb.finish()  # a run an earlier test left open would be reused by the next WandbLogger
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))

@@ -19,6 +19,7 @@ WANDB = str(ROOT / "configs/logger/wandb.yaml")
 
 @pytest.fixture(autouse=True)
 def _wandb_dirs(tmp_path, monkeypatch):
+    wandb.finish()  # a run an earlier test left open would be reused by the next WandbLogger
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb_cache"))
