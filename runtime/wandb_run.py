@@ -11,7 +11,8 @@ the logger is built:
   (``GROUP_ENV``, set by ``commands/compare.py``); ``job_type``: fit / validate / test / predict;
 - ``tags``: ``family:<configs/labs/family>``, ``task:<task class>``, ``net:<net class>`` (the resolved
   data source, known only once the data is set up, is added by ``callbacks.WandbDashboard``);
-- ``config``: the run directory and the git commit of the code;
+- ``config``: the run directory and the git commit of the code (and, with ``log_model``, ``model_artifact``:
+  ``<name>:best``, the checkpoint the summary's best value and test metrics belong to);
 - ``checkpoint_name``: the model artifact's name (``log_model``), after the run.
 """
 
@@ -123,6 +124,8 @@ def configure_logger(
         "git_commit": git_commit(),
     }
     args.checkpoint_name = args.get("checkpoint_name") or artifact_name(group, lab if group != lab else "", version)
+    if args.get("log_model"):  # where the dashboard's numbers' checkpoint is: the artifact's `best` alias
+        args.config["model_artifact"] = f"{args.checkpoint_name}:best"
     # WANDB_MODE=offline makes the run offline; the logger's own flag additionally refuses log_model (it assumes
     # checkpoints cannot be kept offline, while W&B keeps them for `wandb sync`), so it is set only without it.
     if os.environ.get("WANDB_MODE") in ("offline", "dryrun") and not args.get("log_model"):

@@ -79,6 +79,7 @@ def test_logger_args_name_group_job_type_tags_and_config(tmp_path, monkeypatch):
     wandb_run.configure_logger(args, _cfg(MNIST), tmp_path, "Adam", "version_0", "fit")
     assert (args.group, args.name) == ("cifar_optimizers", "cifar_optimizers/Adam/version_0")
     assert args.checkpoint_name == "cifar_optimizers-Adam-version_0"
+    assert args.config["model_artifact"] == "cifar_optimizers-Adam-version_0:best"
     # Lightning's WandbLogger refuses offline=True with log_model; WANDB_MODE=offline keeps the run offline.
     assert not args.get("offline")
 
@@ -114,6 +115,7 @@ def test_fit_run_file_has_identity_best_summary_table_and_model_artifact(tmp_pat
     assert (r.run.run_group, r.run.job_type, r.run.display_name) == ("wb", "fit", "wb/version_0")
     assert {"family:vision", "task:Classifier", "net:MLP", "data:embedded"} <= set(r.run.tags)
     assert r.config["run_dir"] == str(run.resolve()) and r.config["git_commit"]
+    assert r.config["model_artifact"] == "wb-version_0:best"
 
     # The monitored metric: epoch axis, best (max) and last in the summary; val/* all by epoch.
     m = r.metric("val/acc")
