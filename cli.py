@@ -8,9 +8,9 @@ checkpoint writing, preemption, resume) lives in ``runtime/``, the default callb
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,14 @@ from torch.multiprocessing import ProcessExitedException
 from callbacks.config_saver import LabSaveConfigCallback
 from callbacks.defaults import default_callbacks
 from callbacks.resume_state import ResumeState
+from callbacks.wandb_summary import WANDB_TABLE_ROWS_HELP, dashboard_callbacks
 from commands.explain import explain
 from commands.preflight import check_checkpoint_file, check_checkpoint_settings, check_trainer, check_weights_fit
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
 from labcore.console import route_output
 from labcore.errors import LabError
-from runtime import checkpoint_io, csv_resume, hook_dispatch, launchers, preemption, rundir
+from runtime import checkpoint_io, csv_resume, hook_dispatch, launchers, preemption, rundir, wandb_run
 from runtime.exit import exit_now
 from runtime.model_args import build_data, fill_from_data, get
 from runtime.quiet import quiet_run
@@ -108,7 +109,7 @@ class LabCLI(LightningCLI):
         self.run = rundir.resolve(cfg.runs_dir, lab, cfg.get("run_version"), cfg.get("ckpt_path"), fitting)
         # Without a logger Lightning writes checkpoints and log_dir files to default_root_dir: the run's own folder.
         cfg.trainer.default_root_dir = str(self.run.path)
-        configure_loggers(cfg.trainer.get("logger"), self.run)
+        configure_loggers(cfg.trainer.get("logger"), self.run, cfg, self.subcommand)
         self._data = build_data(cfg)
         fill_from_data(cfg, self._explicit_cfg(), self._data)
 
@@ -138,6 +139,7 @@ class LabCLI(LightningCLI):
             checkpoint = {**args, "monitor": monitor, "mode": mode}
         bar = cfg.trainer.get("enable_progress_bar", True) is not False and not _has_progress_bar(cfg)
         extra = default_callbacks(self.subcommand, checkpoint, cfg.trainer.get("logger") not in (False, None), bar)
+        extra += dashboard_callbacks(cfg.trainer.get("logger"), cfg.get("wandb_table_rows", 64))
         # trainer_defaults' callbacks are appended to the configured ones by LightningCLI itself.
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": [self._started, *extra]}
         trainer_init = self.config_init[self.subcommand] if self.subcommand else self.config_init
@@ -207,6 +209,7 @@ def add_lab_arguments(parser: LightningArgumentParser) -> None:
     # Not in trainer.callbacks, so `--trainer.callbacks+=X` cannot drop it; built in instantiate_trainer,
     # where the task module exists and can say what to monitor.
     parser.add_class_arguments(ModelCheckpoint, "checkpoint", instantiate=False)
+    parser.add_argument("--wandb_table_rows", type=int, default=64, help=WANDB_TABLE_ROWS_HELP)
     parser.set_defaults(
         {
             "checkpoint.monitor": AUTO,
@@ -228,18 +231,15 @@ def explicit_values(parser: LightningArgumentParser, args: Any) -> Namespace:
         return Namespace()
 
 
-def configure_loggers(loggers: Any, run: rundir.RunDir) -> None:
+def configure_loggers(loggers: Any, run: rundir.RunDir, cfg: Namespace, subcommand: str | None) -> None:
     """Point the configured loggers at the run directory (CSV / TensorBoard: ``<runs_dir>/<lab>/<version>``;
-    W&B: its files in the run directory, named ``<lab>/<version>``)."""
+    W&B: its files in the run directory, its identity from ``runtime.wandb_run``)."""
     if loggers in (None, False, True):
         return
     for logger in loggers if isinstance(loggers, list) else [loggers]:
         args = logger.init_args
         if logger.class_path.endswith("WandbLogger"):
-            args.save_dir = str(run.path)
-            args.name = args.get("name") or f"{run.lab}/{run.version}"
-            if os.environ.get("WANDB_MODE") == "offline":
-                args.offline = True
+            wandb_run.configure_logger(args, cfg, run.path, run.lab, run.version, subcommand)
         else:
             args.save_dir, args.name, args.version = str(run.path.parent.parent), run.lab, run.version
 
@@ -256,12 +256,11 @@ def main(args: list[str] | None = None) -> None:
     route_output()
     started_as_script = Path(sys.argv[0]).name == "cli.py"
     preemption.set_program(["python", str(Path(__file__).resolve())] if started_as_script else ["dl-labs"])
-    if argv and argv[0] == "compare":
-        from commands.compare import main as compare_main
-
+    if argv and argv[0] in ("compare", "sweep"):
+        command_main = import_module(f"commands.{argv[0]}").main
         try:
-            code = compare_main(argv[1:])
-        except SystemExit as err:  # compare refuses bad input with SystemExit("error: ...")
+            code = command_main(argv[1:])
+        except SystemExit as err:  # compare / sweep refuse bad input with SystemExit("error: ...")
             if not isinstance(err.code, str):
                 raise
             print(" ".join(err.code.split()), file=sys.stderr)

@@ -141,6 +141,7 @@ def run_variant(spec: dict, name: str, overrides: list[str], extra: list[str], o
         "false",
     ]
     env = {k: v for k, v in os.environ.items() if k != "DL_LABS_RUN_VERSION"}
+    env["DL_LABS_WANDB_GROUP"] = spec["name"]  # the variants are one W&B group (runtime/wandb_run.py)
     log = out / f"{name}.log"
     print(f"[compare] {name}: {shlex.join(cmd[1:])} (run files: {run_dir})", flush=True)
     start = time.perf_counter()
