@@ -35,7 +35,7 @@ GALLERY_ARGS = [
     "--trainer.max_epochs",
     "2",
     "--trainer.limit_train_batches",
-    "10",
+    "4",
     "--trainer.limit_val_batches",
     "2",
     "--trainer.limit_test_batches",
@@ -192,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
                     failed.append(lab)
                     continue
                 extra, shown_extra = [option, ckpt], [option, f"<best checkpoint of {dep}>"]
+            if lab not in names and (runs / lab / "gallery" / "summary.json").exists():
+                done[lab] = runs / lab / "gallery"  # a dependency finished by an earlier call into this --runs-dir
+                continue
+            shutil.rmtree(runs / lab / "gallery", ignore_errors=True)
             run, command = run_lab(lab, configs[lab], runs, extra, shown_extra, args.timeout)
             if run is None:
                 failed.append(lab)
