@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         for metric in run.metrics:
             values = [v for v in (read_value(d, metric) for d in dirs) if v is not None]
             value = statistics.mean(values) if values else None
+            if value is None:
+                print(f"[results] {run.lab}: no {metric.split}/{metric.name} ({metric.read}) in {dirs[0]}", flush=True)
             rows.append(row(metric.lab or run.lab, metric, metric.name, metric.split, value, command))
         if run.after:
             from benchmarks.baselines import AFTER

@@ -10,6 +10,7 @@ named by ``after``; their lab is ``<lab>[<baseline>]``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 
@@ -65,7 +66,7 @@ def acc(report_value: float | None = None, note: str = "", split: str = "test", 
 CIFAR_SUBSET = "50k training images; ours: the 7k CIFAR subset"
 TEMPERATURES = ("--data.init_args.path", "{root}/daily_min_temperatures")
 PM25 = ("--data.init_args.path", "{root}/india_air_quality")
-TEXT_PREDICT = ("Justice League is terrible. I hated it.", "Avengers was great!!")
+TEXT_PREDICT = ["Justice League is terrible. I hated it.", "Avengers was great!!"]
 
 
 def _series(lab: str, data: str, report_note: str) -> Run:
@@ -271,7 +272,7 @@ TEXT = Family(
             "text/sentiment_bert_gru.yaml",
             data=_RT,
             subcommand="predict",
-            args=("--data.init_args.predict_texts", '["' + '", "'.join(TEXT_PREDICT) + '"]'),
+            args=("--data.init_args.predict_texts", json.dumps(TEXT_PREDICT)),
             needs="sentiment_bert_gru",
             needs_options=("--ckpt_path",),
             after="positive_probabilities",
