@@ -91,7 +91,8 @@ def cli_args(family: Family, run: Run, args: argparse.Namespace, root: str, seed
     """The ``cli.py`` arguments of one run (``root``: the data root as it is written in the command)."""
     out = [run.subcommand, "--config", f"configs/labs/{run.config}", *_data_args(family, run, root, args.quick)]
     out += [*_compare_overrides(run), *run.args, *([] if args.quick else run.full_args)]
-    out += ["--trainer.accelerator", args.accelerator, *(TINY if args.quick else []), *args.passthrough]
+    out += ["--trainer.accelerator", args.accelerator, *((*TINY, *run.quick_args) if args.quick else [])]
+    out += args.passthrough
     if seed is not None:
         out += ["--seed_everything", str(seed), "--data.init_args.split_seed", str(seed)]
     if run.subcommand == "fit":

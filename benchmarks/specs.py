@@ -41,6 +41,7 @@ class Run:
     data: str = ""  # a key of the family's ``data``: the overrides that point the lab at the full data
     args: tuple[str, ...] = ()  # overrides of the recipe (also under --quick)
     full_args: tuple[str, ...] = ()  # budgets and caps of the full run (dropped under --quick)
+    quick_args: tuple[str, ...] = ()  # what a --quick run needs beyond the tiny limits to reach its rows
     compare: str = ""  # configs/compare/<compare>.yaml ...
     variant: str = ""  # ... whose variant's overrides this run adds
     subcommand: str = "fit"
@@ -66,6 +67,8 @@ def acc(report_value: float | None = None, note: str = "", split: str = "test", 
 CIFAR_SUBSET = "50k training images; ours: the 7k CIFAR subset"
 TEMPERATURES = ("--data.init_args.path", "{root}/daily_min_temperatures")
 PM25 = ("--data.init_args.path", "{root}/india_air_quality")
+# both fine-tuning phases within a quick run: one epoch each
+QUICK_PHASES = ("--trainer.max_epochs", "2", "--trainer.callbacks.init_args.head_epochs", "1")
 TEXT_PREDICT = ["Justice League is terrible. I hated it.", "Avengers was great!!"]
 
 
@@ -170,6 +173,7 @@ VISION = Family(
             data="cifar",
             compare="transfer_learning",
             variant="transfer",
+            quick_args=QUICK_PHASES,
             needs="transfer_pretrain",
             needs_options=("--model.init_args.net.init_args.weights",),
         ),
@@ -180,6 +184,7 @@ VISION = Family(
             data="cifar",
             compare="transfer_learning",
             variant="scratch",
+            quick_args=QUICK_PHASES,
         ),
     ),
 )
