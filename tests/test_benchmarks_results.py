@@ -107,3 +107,26 @@ def test_quick_run_writes_rows_in_the_docs_schema(tmp_path):
     (out / "series.json").write_text(json.dumps([other, *rows]))
     results.merge(out / "series.json", rows[:1])
     assert json.loads((out / "series.json").read_text())[0] == other
+
+
+def test_a_quick_transfer_run_reaches_its_second_phase():
+    family = specs.FAMILIES["vision"]
+    run = next(r for r in family.runs if r.lab == "transfer_learning[scratch]")
+    args = results.cli_args(family, run, results.parse(["--family", "vision", "--quick"]), "d", None)
+    epochs = [args[i + 1] for i, a in enumerate(args) if a == "--trainer.max_epochs"]
+    assert epochs[-1] == "2" and "--trainer.callbacks.init_args.head_epochs" in args
+
+
+def test_values_are_read_from_the_summary_the_phases_and_the_epoch_curves(tmp_path):
+    (tmp_path / "summary.json").write_text(
+        json.dumps({"test": {"test/acc": 0.5}, "phases": {"phase1": {"test_acc": 0.25}, "phase2": {"test_acc": 0.75}}})
+    )
+    (tmp_path / "metrics.csv").write_text("epoch,step,val/loss,train/acc\n0,9,0.9,0.1\n1,19,0.4,0.3\n2,29,0.6,0.2\n")
+    read = results.read_value
+    assert read(tmp_path, specs.Metric("acc")) == 0.5
+    assert read(tmp_path, specs.Metric("acc", read="phase1")) == 0.25
+    assert read(tmp_path, specs.Metric("acc", read="phase2")) == 0.75
+    assert read(tmp_path, specs.Metric("loss", "val", "best")) == 0.4  # a loss: the lowest epoch
+    assert read(tmp_path, specs.Metric("acc", "train", "last")) == 0.2
+    assert read(tmp_path, specs.Metric("acc", "train", "best")) == 0.3
+    assert read(tmp_path, specs.Metric("f1")) is None
