@@ -154,12 +154,14 @@ def imbalanced_baselines(lab: str, runs: list[Path]) -> list[Row]:
 
 
 def positive_probabilities(lab: str, runs: list[Path]) -> list[Row]:
-    """P(positive) of each raw sentence from ``predict``'s ``predictions.csv``."""
+    """P(positive) of each raw sentence (``benchmarks.specs.TEXT_PREDICT``, in order) from ``predictions.csv``."""
+    from benchmarks.specs import TEXT_PREDICT
+
     rows: list[Row] = []
     with open(runs[0] / "predictions.csv") as f:
-        for i, row in enumerate(csv.DictReader(f)):
+        for text, row in zip(TEXT_PREDICT, csv.DictReader(f)):
             p = float(row["prob"]) if row["pred_name"] == "positive" else 1 - float(row["prob"])
-            rows.append((f"{_base(lab)}[sentence {i + 1}]", "p_positive", "predict", p))
+            rows.append((f"{_base(lab)}[{text}]", "p_positive", "predict", p))
     return rows
 
 
