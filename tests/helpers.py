@@ -8,28 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.tiny import TINY  # noqa: F401  (the tests' smoke limits, shared with benchmarks --quick)
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB_CONFIGS = sorted((ROOT / "configs" / "labs").rglob("*.yaml"))
-
-# Tiny limits for smoke runs of a lab config through the CLI.
-TINY = [
-    "--trainer.max_epochs",
-    "1",
-    "--trainer.limit_train_batches",
-    "2",
-    "--trainer.limit_val_batches",
-    "1",
-    "--trainer.limit_test_batches",
-    "1",
-    "--trainer.limit_predict_batches",
-    "1",
-    "--trainer.enable_progress_bar",
-    "false",
-    "--trainer.enable_model_summary",
-    "false",
-    "--trainer.num_sanity_val_steps",
-    "0",
-]
 
 
 # Two processes over gloo on CPU: the DDP run every task module x datamodule pair owes.
