@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.checks import at_least, empty_split
 from datamodules.device_batches import served
-from datamodules.resumable import ResumableLoader, seeded_shuffle
+from datamodules.resumable import ResumableLoader
+from datamodules.samplers import ShuffledBatches
 from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
 from datamodules.splits import (
     SPLIT_KINDS,
@@ -250,18 +252,23 @@ class LabDataModule(L.LightningDataModule):
         train = key == "train" and split == "train"
         ds = self._served(key)
         if train:  # order from (seed, epoch) and a saved position: a restart continues mid-epoch exactly
-            return ResumableLoader(
-                ds,
-                batch_size=self.batch_size,
-                sampler=seeded_shuffle(ds),
-                num_workers=self.num_workers,
-                collate_fn=dict_collate,
-                persistent_workers=self.num_workers > 0,
-            )
+            order = ShuffledBatches(len(ds), self.batch_size, seed=torch.initial_seed())  # type: ignore[arg-type]
+            return self._resumable(ds, order)
         return DataLoader(
             ds,
             batch_size=self.eval_batch_size,
             shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=dict_collate,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _resumable(self, ds: Dataset, batch_sampler: Any) -> ResumableLoader:
+        """The training loader over ``ds``: ``batch_sampler`` (a ``datamodules.samplers.ShardedBatchSampler``)
+        fixes the order and resumes it; a subclass with its own batching passes its own sampler here."""
+        return ResumableLoader(
+            ds,
+            batch_sampler=batch_sampler,
             num_workers=self.num_workers,
             collate_fn=dict_collate,
             persistent_workers=self.num_workers > 0,

@@ -19,9 +19,8 @@ where the split divides evenly.
 
 Resuming: ``state_dict()`` is ``{"epoch", "batches_yielded", "num_replicas"}`` for the epoch being
 iterated; after ``load_state_dict`` the next iteration over that epoch skips the batches already
-yielded. A ``DataLoader`` asks its sampler ahead of what the training loop consumed (Lightning
-prefetches one batch, workers more), so a resumer should store the number of batches the loop
-*finished* (``trainer.fit_loop.epoch_loop.batch_progress``) as ``batches_yielded``.
+yielded. A ``DataLoader`` with workers asks its sampler ahead of what the training loop consumed, so
+``datamodules.resumable.ResumableLoader`` stores the number of batches it handed to the loop instead.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import BatchSampler, Sampler
 
 from labcore.errors import LabError
@@ -172,6 +172,54 @@ class EqualChunks(ShardedBatchSampler):
 
     def __len__(self) -> int:
         return self.chunks
+
+
+class ShuffledBatches(ShardedBatchSampler):
+    """Shuffled batches of ``batch_size``: the order ``DistributedSampler(shuffle=True, seed=seed)`` draws
+    for an epoch (``randperm`` seeded with ``seed + epoch``, padded and sharded the same way), cut into
+    consecutive batches, the last one short (or dropped with ``drop_last``). The order depends on
+    ``(seed, epoch)`` only, never on the global RNG, so it is the same after a restart."""
+
+    def __init__(
+        self, n: int, batch_size: int, seed: int = 0, drop_last: bool = False, sampler: Sampler | None = None
+    ) -> None:
+        self.batch_size = batch_size
+        self.seed = seed
+        self.drop_last = drop_last
+        self._init_shard(n, sampler)
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + epoch)  # DistributedSampler's seeding, so the order is the one it gave
+        return batches_of(self._shard(torch.randperm(self.n, generator=g).numpy()), self.batch_size, self.drop_last)
+
+    def __len__(self) -> int:
+        n = self._total_size() // self.num_replicas
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class WeightedBatches(ShardedBatchSampler):
+    """Batches of ``n`` indices drawn per epoch with replacement, example ``i`` with probability proportional to
+    ``weights[i]`` (a ``WeightedRandomSampler`` whose draws are resumable). Each epoch's draws come from a
+    generator seeded by ``(seed, epoch)``: epoch 3 draws the same indices whether or not the run was restarted
+    before it. Under DDP the draws (the same on every rank) are sharded like the other samplers here."""
+
+    def __init__(
+        self, weights: Sequence[float] | torch.Tensor, batch_size: int, seed: int = 0, sampler: Sampler | None = None
+    ) -> None:
+        self.weights = torch.as_tensor(weights, dtype=torch.double)
+        self.batch_size = batch_size
+        self.seed = seed
+        self._init_shard(len(self.weights), sampler)
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        g = torch.Generator()
+        g.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0]))
+        draws = torch.multinomial(self.weights, self.n, replacement=True, generator=g).numpy()
+        return batches_of(self._shard(draws), self.batch_size, drop_last=False)
+
+    def __len__(self) -> int:
+        return -(-(self._total_size() // self.num_replicas) // self.batch_size)
 
 
 def batches_of(order: Sequence[int] | np.ndarray, batch_size: int, drop_last: bool) -> list[list[int]]:

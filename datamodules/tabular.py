@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
 from datamodules.imbalance import (
@@ -28,8 +28,8 @@ from datamodules.imbalance import (
     sample_weights,
     subsample_minority,
 )
+from datamodules.samplers import WeightedBatches
 from datamodules.tabular_features import Encoding, Impute, Scale, fit_features, numeric_column, transform
-from datamodules.tensor_dataset import dict_collate
 from labcore import log
 from labcore.errors import DataSourceError, LabError
 
@@ -359,20 +359,11 @@ class TabularDataModule(LabDataModule):
             self.setup("fit")
         ds = self.datasets["train"]
         assert isinstance(ds, TableDataset) and ds.target is not None
-        sampler = WeightedRandomSampler(
-            sample_weights(ds.target, list(self.data_state["class_counts"])),
-            num_samples=len(ds),
-            replacement=True,
-            generator=torch.Generator().manual_seed(self.sampling_seed),
+        # draws seeded by (sampling_seed, epoch), and a saved position: a restart continues mid-epoch exactly
+        draws = WeightedBatches(
+            sample_weights(ds.target, list(self.data_state["class_counts"])), self.batch_size, seed=self.sampling_seed
         )
-        return DataLoader(
-            self._served("train"),  # the weights above come from the host copy
-            batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            collate_fn=dict_collate,
-            persistent_workers=self.num_workers > 0,
-        )
+        return self._resumable(self._served("train"), draws)  # the weights above come from the host copy
 
 
 def _class_order(value: str) -> tuple[int, float | str]:

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
 from datamodules.parallel_dataset import PairDataset
 from datamodules.parallel_readers import ParallelSplits, read_parallel_hub, read_parallel_path, read_table
+from datamodules.resumable import ResumableLoader
 from datamodules.seq2seq_vocab import BOS_ID, EOS_ID, PAD_ID, SeqEncoder, TokenizerKind, train_tokenizer
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler
@@ -365,7 +366,7 @@ class TranslationDataModule(LabDataModule):
             bucket=self.hp.bucketing,
             seed=torch.initial_seed() if train else 0,
         )
-        return DataLoader(
+        return (ResumableLoader if train else DataLoader)(  # the training position is saved in checkpoints
             ds,
             batch_sampler=sampler,
             collate_fn=dict_collate,
