@@ -148,6 +148,29 @@ def test_raw_rows_predict_without_target(tmp_path):
     assert set(item) == {"x"} and item["x"].shape == (2, 5)
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_predict_keeps_rows_whose_target_is_blank(tmp_path, caplog, task):
+    # Before: rows with a blank target were dropped from predict_path (the output no longer lined up with the
+    # input file) under a warning about "classes the training rows never had".
+    target = "Survived" if task == "classification" else "Fare"
+    feats = ["Pclass", "Age"] if task == "regression" else ["Pclass", "Age", "Fare"]
+    dm = TabularDataModule(source="embedded", dataset="titanic", target=target, task=task, numeric=feats)
+    dm.setup("fit")
+    raw = tmp_path / "new.csv"
+    frame = pd.DataFrame({"Pclass": [1, 3, 2], "Age": [20, 30, None], "Fare": [80.0, 7.25, 10.0], "Survived": [1, 0, 1]})
+    frame.loc[1, target] = None
+    frame.to_csv(raw, index=False)
+    dm.predict_path = str(raw)
+    dm.setup("predict")
+    assert len(dm.datasets["predict"]) == 3  # one prediction per input row, in file order
+    assert dm.datasets["predict"].target is None
+    assert "never had" not in caplog.text
+    frame.loc[1, target] = 0
+    frame.to_csv(raw, index=False)
+    dm.setup("predict")
+    assert len(dm.datasets["predict"]) == 3 and dm.datasets["predict"].target is not None  # all known: kept
+
+
 def test_classification_split_is_stratified_and_disjoint():
     dm = TabularDataModule(dataset="titanic", target="Survived", numeric=["Fare"], source="embedded")
     dm.setup("fit")
