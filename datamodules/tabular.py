@@ -220,7 +220,8 @@ class TabularDataModule(LabDataModule):
         return list(numeric), list(self.categorical)
 
     def _load(self) -> None:
-        """Read the CSV once, drop rows without a target, subsample the minority class if asked, split."""
+        """Read the CSV once, drop rows without a target and exact duplicate rows, subsample the minority class
+        if asked, split."""
         if self.frames is not None:
             return
         frame = self.read_csv(self._csv_file())
@@ -232,7 +233,16 @@ class TabularDataModule(LabDataModule):
             has_target = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
         if not has_target.all():
             log.warn(f"{self.name}: {int((~has_target).sum())} rows without a {self.target!r} value dropped")
-        rows = np.nonzero(has_target)[0]
+        # An exact copy of a row (an index column pandas calls "Unnamed: 0" aside) in two splits would be
+        # scored on the very row the model trained on: keep the first of each before splitting.
+        columns = [c for c in frame.columns if not str(c).startswith("Unnamed:")]
+        repeated = frame.duplicated(subset=columns, keep="first").to_numpy() & has_target
+        if repeated.any():
+            log.warn(
+                f"{self.name}: {int(repeated.sum())} exact duplicate rows dropped before the split "
+                "(the first of each kept), so no row is both trained on and evaluated"
+            )
+        rows = np.nonzero(has_target & ~repeated)[0]
         labels = None
         if self.task == "classification":
             labels = class_values(frame[self.target].iloc[rows])

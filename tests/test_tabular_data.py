@@ -149,7 +149,7 @@ def test_raw_rows_predict_without_target(tmp_path):
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_predict_keeps_rows_whose_target_is_blank(tmp_path, caplog, task):
+def test_predict_keeps_rows_whose_target_is_blank(tmp_path, recwarn, task):
     # Before: rows with a blank target were dropped from predict_path (the output no longer lined up with the
     # input file) under a warning about "classes the training rows never had".
     target = "Survived" if task == "classification" else "Fare"
@@ -164,11 +164,29 @@ def test_predict_keeps_rows_whose_target_is_blank(tmp_path, caplog, task):
     dm.setup("predict")
     assert len(dm.datasets["predict"]) == 3  # one prediction per input row, in file order
     assert dm.datasets["predict"].target is None
-    assert "never had" not in caplog.text
+    assert not [w for w in recwarn if "dropped" in str(w.message)]
     frame.loc[1, target] = 0
     frame.to_csv(raw, index=False)
     dm.setup("predict")
     assert len(dm.datasets["predict"]) == 3 and dm.datasets["predict"].target is not None  # all known: kept
+
+
+@pytest.mark.parametrize("split", ["random", "stratified"])
+def test_exact_duplicate_rows_are_dropped_before_the_split(tmp_path, split):
+    # Before: tables were split as read, so copies of one row landed in training and in test.
+    table = _table(300, seed=3)
+    table["kind"] = np.where(table["b"] > 0, "x", "y")
+    dup = pd.concat([table, table.iloc[:40], table.iloc[:10]], ignore_index=True)  # 50 exact copies
+    dup.insert(0, "Unnamed: 0", range(len(dup)))  # a written index column makes no row unique
+    path = tmp_path / "dup.csv"
+    dup.to_csv(path, index=False)
+    dm = _dm(path, target="kind", task="classification", numeric=["a", "b", "price"], split=split)
+    with pytest.warns(UserWarning, match="50 exact duplicate rows dropped before the split"):
+        dm.setup("fit")
+    assert sum(len(r) for r in dm.split_rows.values()) == 300
+    key = [c for c in dup.columns if c != "Unnamed: 0"]
+    seen = {s: {tuple(map(str, row)) for row in dm.frames[s][key].itertuples(index=False)} for s in dm.frames}
+    assert not seen["train"] & seen["test"] and not seen["train"] & seen["val"] and not seen["val"] & seen["test"]
 
 
 def test_classification_split_is_stratified_and_disjoint():
