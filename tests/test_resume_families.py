@@ -135,9 +135,13 @@ def test_mid_epoch_resume_is_bit_identical(tmp_path, config, extra):
     assert code == 128 + signal.SIGTERM, f"{config_id(config)}: the SIGTERM did not stop the run"
     run = tmp_path / "cut" / "version_0"
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["epoch"] == 1 and ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"] < BATCHES
+    assert (
+        ckpt["epoch"] == 1 and ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"] < BATCHES
+    )
     cli("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"))
     full, cut = _weights(tmp_path / "full" / "version_0"), _weights(run)
     assert full.keys() == cut.keys()
     differ = [k for k in full if not torch.equal(full[k], cut[k])]
-    assert not differ, f"{config_id(config)}: {len(differ)} of {len(full)} weight tensors differ after resume: {differ[:4]}"
+    assert not differ, (
+        f"{config_id(config)}: {len(differ)} of {len(full)} weight tensors differ after resume: {differ[:4]}"
+    )

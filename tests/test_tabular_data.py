@@ -157,7 +157,9 @@ def test_predict_keeps_rows_whose_target_is_blank(tmp_path, recwarn, task):
     dm = TabularDataModule(source="embedded", dataset="titanic", target=target, task=task, numeric=feats)
     dm.setup("fit")
     raw = tmp_path / "new.csv"
-    frame = pd.DataFrame({"Pclass": [1, 3, 2], "Age": [20, 30, None], "Fare": [80.0, 7.25, 10.0], "Survived": [1, 0, 1]})
+    frame = pd.DataFrame(
+        {"Pclass": [1, 3, 2], "Age": [20, 30, None], "Fare": [80.0, 7.25, 10.0], "Survived": [1, 0, 1]}
+    )
     frame.loc[1, target] = None
     frame.to_csv(raw, index=False)
     dm.predict_path = str(raw)
