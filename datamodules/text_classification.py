@@ -136,6 +136,8 @@ class TextClassificationDataModule(LabDataModule):
         encoding: str = "utf-8",
     ) -> None:
         self._dataset = dataset  # the name (text/<dataset>) is needed before the base is set up
+        # the user's own file is named by its path: the config's default dataset name would claim it is that set
+        self._named_path = path if path and source in ("auto", "path") and dataset != "toy" else None
         at_least(self.name, 1, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
         at_least(self.name, 1, max_length=max_length, min_freq=min_freq, toy_size=toy_size)
         fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
@@ -167,7 +169,8 @@ class TextClassificationDataModule(LabDataModule):
     # --- source ------------------------------------------------------------------------------
     @property
     def name(self) -> str:  # type: ignore[override]
-        return f"text/{self._dataset}"
+        """``text/<dataset>``, or ``text:<path>`` for data read from ``path``."""
+        return f"text:{self._named_path}" if self._named_path else f"text/{self._dataset}"
 
     @property
     def how_to_get(self) -> str:  # type: ignore[override]
