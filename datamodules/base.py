@@ -24,6 +24,7 @@ The split helpers (``split_indices``, ``seeded_split``, ``stratified_split``, ``
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -256,12 +257,34 @@ class LabDataModule(L.LightningDataModule):
             return self._resumable(ds, order)
         return DataLoader(
             ds,
-            batch_size=self.eval_batch_size,
+            batch_size=self.eval_batch_size_for(split, len(ds)),  # type: ignore[arg-type]
             shuffle=False,
             num_workers=self.num_workers,
             collate_fn=dict_collate,
             persistent_workers=self.num_workers > 0,
         )
+
+    def eval_batch_size_for(self, split: str, n: int) -> int:
+        """``eval_batch_size``, made smaller where the trainer's fractional ``limit_<split>_batches`` (e.g.
+        ``--trainer.limit_val_batches 0.2``) would keep no batch of the ``n`` examples (the embedded sets fit
+        in one evaluation batch): then just small enough that the fraction keeps one, with a notice."""
+        size = int(self.eval_batch_size)
+        limit = getattr(self.trainer, f"limit_{split}_batches", None) if self.trainer is not None else None
+        if not isinstance(limit, float) or not 0.0 < limit < 1.0 or n == 0:
+            return size
+        world = max(int(getattr(self.trainer, "world_size", 1) or 1), 1)
+        per_rank = -(-n // world)
+        batches = -(-per_rank // size)
+        if batches * limit >= 1:
+            return size
+        smaller = max(1, per_rank // math.ceil(1 / limit - 1e-9))
+        while smaller > 1 and int(-(-per_rank // smaller) * limit) < 1:  # Lightning keeps int(batches * limit)
+            smaller -= 1
+        log.info(
+            f"{self.name}: limit_{split}_batches {limit} of {batches} {split} batch(es) would keep none; "
+            f"eval_batch_size {size} -> {smaller} for this run ({-(-per_rank // smaller)} batches)"
+        )
+        return smaller
 
     def _resumable(self, ds: Dataset, batch_sampler: Any) -> ResumableLoader:
         """The training loader over ``ds``: ``batch_sampler`` (a ``datamodules.samplers.ShardedBatchSampler``)

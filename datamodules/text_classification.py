@@ -445,7 +445,7 @@ class TextClassificationDataModule(LabDataModule):
         # many random numbers were used before the loader was built. The epoch is mixed in by the sampler.
         sampler = BucketBatchSampler(
             ds.lengths,
-            self.batch_size if train else self.eval_batch_size,
+            self.batch_size if train else self.eval_batch_size_for(split, len(ds)),
             shuffle=train,
             bucket=self.hp.bucketing,
             seed=torch.initial_seed() if train else 0,
