@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.checks import at_least, empty_split
 from datamodules.device_batches import served
-from datamodules.resumable import ResumableLoader
+from datamodules.resumable import ResumableLoader, SeededFetch
 from datamodules.samplers import ShuffledBatches
 from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
 from datamodules.splits import (
@@ -288,9 +288,10 @@ class LabDataModule(L.LightningDataModule):
 
     def _resumable(self, ds: Dataset, batch_sampler: Any) -> ResumableLoader:
         """The training loader over ``ds``: ``batch_sampler`` (a ``datamodules.samplers.ShardedBatchSampler``)
-        fixes the order and resumes it; a subclass with its own batching passes its own sampler here."""
+        fixes the order and resumes it, and each batch reads under its own seed (``SeededFetch``); a subclass
+        with its own batching passes its own sampler here."""
         return ResumableLoader(
-            ds,
+            SeededFetch(ds),
             batch_sampler=batch_sampler,
             num_workers=self.num_workers,
             collate_fn=dict_collate,

@@ -19,7 +19,36 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
+
+
+class SeededFetch(Dataset):
+    """``dataset`` whose batches draw their random numbers (augmentation, noise) from their own seed: a batch index
+    list with a ``seed`` (``datamodules.samplers.SeededBatch``) is read under that seed, in a fork of torch's
+    global CPU generator, which is left as it was. The draws are then a function of the training seed, the epoch
+    and the batch's position only: the same after a restart (the checkpoint's RNG state is restored only once
+    the first batch has been read) and with any number of workers."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[index]
+
+    def __getitems__(self, indices: list[int]) -> Any:
+        seed = getattr(indices, "seed", None)
+        if seed is None:
+            return self._read(indices)
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            return self._read(indices)
+
+    def _read(self, indices: list[int]) -> Any:
+        read = getattr(self.dataset, "__getitems__", None)
+        return read(list(indices)) if read is not None else [self.dataset[i] for i in indices]
 
 
 def is_stateful(obj: Any) -> bool:

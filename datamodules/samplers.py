@@ -35,6 +35,24 @@ from torch.utils.data import BatchSampler, Sampler
 from labcore.errors import LabError
 
 
+class SeededBatch(list):
+    """One batch's index list, carrying ``seed``: the seed of the random numbers its examples draw when they are
+    read (augmentation, noise; ``datamodules.resumable.SeededFetch``), fixed by the training seed, the epoch, the
+    rank and the batch's position in the epoch. A batch then draws the same numbers whether or not the run was
+    restarted before it, and however many workers read it."""
+
+    seed: int = 0
+
+    def __init__(self, indices: Sequence[int], seed: int) -> None:
+        super().__init__(indices)
+        self.seed = seed
+
+
+def batch_seed(*keys: int) -> int:
+    """A 64-bit seed mixed from ``keys`` (SeedSequence: nearby keys give unrelated seeds)."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, dtype=np.uint64)[0])
+
+
 class _WholeSet:
     """What a sharding sampler holds as ``sampler`` outside DDP: one replica, and the epoch (set_epoch)."""
 
@@ -70,6 +88,7 @@ class ShardedBatchSampler(BatchSampler):
         self._iter_epoch: int | None = None
         self._yielded = 0
         self._resume: tuple[int, int] | None = None
+        self.data_seed = torch.initial_seed()  # what seed_everything set: the same on every rank and after a restart
 
     # --- epoch: lives on ``sampler`` because Lightning calls ``batch_sampler.sampler.set_epoch`` ----------------
     @property
@@ -115,9 +134,9 @@ class ShardedBatchSampler(BatchSampler):
             skip = resume_skip if resume_epoch == epoch else 0
         batches = self._epoch_batches(epoch)
         self._iter_epoch, self._yielded = epoch, skip
-        for batch in batches[skip:]:
+        for position in range(skip, len(batches)):
             self._yielded += 1
-            yield batch
+            yield SeededBatch(batches[position], batch_seed(self.data_seed, epoch, self.rank, position))
 
     def state_dict(self) -> dict[str, int]:
         """``{"epoch", "batches_yielded", "num_replicas"}``: where the current (or next) epoch stands."""

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from callbacks import preemption
-from datamodules.resumable import ResumableLoader
+from datamodules.resumable import ResumableLoader, SeededFetch
 from datamodules.samplers import ShuffledBatches, WeightedBatches
 
 
@@ -112,6 +112,38 @@ def test_weighted_draws_follow_the_epoch_and_resume_mid_epoch():
     # before: a plain WeightedRandomSampler restarted at epoch 0's draws and could not skip
     assert _epoch(resumed, 1) == full[1][3:]
     assert _epoch(resumed, 2) == full[2]
+
+
+class _Noisy(torch.utils.data.Dataset):
+    """Draws from torch's global generator as it reads, as augmentation and the denoising noise do."""
+
+    def __len__(self) -> int:
+        return 24
+
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        return torch.tensor(indices, dtype=torch.float) + torch.rand(len(indices))
+
+
+def _noisy(workers: int = 0) -> ResumableLoader:
+    order = ShuffledBatches(24, 4, seed=torch.initial_seed())
+    return ResumableLoader(SeededFetch(_Noisy()), batch_sampler=order, num_workers=workers, collate_fn=lambda b: b)
+
+
+def test_random_draws_of_a_batch_are_the_same_after_a_restart_and_with_workers():
+    # Before: a batch drew from the global generator at read time, before the checkpoint's RNG state was
+    # restored (at the first batch start), so a resumed denoising / augmented run saw other noise.
+    torch.manual_seed(0)
+    full = _epoch(_noisy(), 1)
+    assert full != _epoch(_noisy(), 2)  # fresh draws every epoch
+    first = _noisy()
+    _epoch(first, 1, take=2)
+    torch.rand(7)  # whatever a restart draws before the first batch
+    before = torch.get_rng_state()
+    resumed = _noisy()
+    resumed.load_state_dict(first.state_dict())
+    assert _epoch(resumed, 1) == full[2:]
+    assert torch.equal(torch.get_rng_state(), before)  # the model's random numbers are left alone
+    assert _epoch(_noisy(workers=2), 1) == full  # and the number of workers does not matter
 
 
 def test_a_loader_without_a_stateful_batch_sampler_is_refused():
