@@ -24,13 +24,14 @@ from torch.utils.data import DataLoader, Dataset
 
 class SeededFetch(Dataset):
     """``dataset`` whose batches draw their random numbers (augmentation, noise) from their own seed: a batch index
-    list with a ``seed`` (``datamodules.samplers.SeededBatch``) is read under that seed, in a fork of torch's
-    global CPU generator, which is left as it was. The draws are then a function of the training seed, the epoch
-    and the batch's position only: the same after a restart (the checkpoint's RNG state is restored only once
-    the first batch has been read) and with any number of workers."""
+    list with a ``seed`` (``datamodules.samplers.SeededBatch``) is read with torch's global CPU generator seeded
+    by it, and the generator's state is put back afterwards. The draws are then a function of the training seed,
+    the epoch and the batch's position only: the same after a restart (the checkpoint's RNG state is restored
+    only once the first batch has been read) and with any number of workers."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
+        self.seeded = draws_at_read(dataset)  # a set that draws nothing is read as it is (no cost per batch)
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -39,16 +40,29 @@ class SeededFetch(Dataset):
         return self.dataset[index]
 
     def __getitems__(self, indices: list[int]) -> Any:
-        seed = getattr(indices, "seed", None)
+        seed = getattr(indices, "seed", None) if self.seeded else None
         if seed is None:
             return self._read(indices)
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed)
+        generator = torch.default_generator
+        state = generator.get_state()
+        generator.manual_seed(seed)
+        try:
             return self._read(indices)
+        finally:
+            generator.set_state(state)  # the model's random numbers (dropout) go on as if nothing was drawn
 
     def _read(self, indices: list[int]) -> Any:
         read = getattr(self.dataset, "__getitems__", None)
         return read(list(indices)) if read is not None else [self.dataset[i] for i in indices]
+
+
+def draws_at_read(dataset: Dataset) -> bool:
+    """Whether reading ``dataset`` draws random numbers: its ``random_reads`` where it says, else whether it
+    has a ``transform`` / ``augment`` / ``batch_transform`` (augmentation)."""
+    declared = getattr(dataset, "random_reads", None)
+    if declared is not None:
+        return bool(declared)
+    return any(getattr(dataset, a, None) is not None for a in ("transform", "augment", "batch_transform"))
 
 
 def is_stateful(obj: Any) -> bool:

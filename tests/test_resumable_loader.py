@@ -117,6 +117,8 @@ def test_weighted_draws_follow_the_epoch_and_resume_mid_epoch():
 class _Noisy(torch.utils.data.Dataset):
     """Draws from torch's global generator as it reads, as augmentation and the denoising noise do."""
 
+    random_reads = True
+
     def __len__(self) -> int:
         return 24
 
