@@ -36,6 +36,28 @@ PREFERRED = {
     "TimeSeriesDataModule": "series/temperature_rnn.yaml",
 }
 
+# Overrides that shrink a family's net or data (its augmentation stays on: random reads must resume too).
+SHRINK = {
+    "SegmentationFolderDataModule": [
+        "--model.init_args.net.init_args.depth",
+        "2",
+        "--model.init_args.net.init_args.base",
+        "8",
+        "--data.init_args.crop_size",
+        "64",
+    ],
+    "UnpairedImageDataModule": [
+        "--model.init_args.generator.init_args.ngf",
+        "8",
+        "--model.init_args.generator.init_args.n_blocks",
+        "1",
+        "--model.init_args.discriminator.init_args.ndf",
+        "8",
+        "--data.init_args.max_train_samples",
+        "16",
+    ],
+}
+
 # Training loaders built only on an option: (id, config, extra CLI arguments).
 VARIANTS = [
     ("tables-weighted-sampler", "tabular/imbalanced.yaml", ["--data.init_args.imbalance", "weighted_sampler"]),
@@ -88,7 +110,7 @@ def _cases() -> list[pytest.param]:
             continue  # a base of other families (ImageClassificationDataModule): covered through them
         preferred = ROOT / "configs" / "labs" / PREFERRED[name] if name in PREFERRED else None
         config = preferred if preferred in configs else (configs[0] if configs else None)
-        cases.append(pytest.param(config, [], id=name))
+        cases.append(pytest.param(config, SHRINK.get(name, []), id=name))
     cases += [pytest.param(ROOT / "configs" / "labs" / c, extra, id=i) for i, c, extra in VARIANTS]
     return cases
 
