@@ -103,13 +103,15 @@ class AlbumentationsJoint:
             else None
         )
         self.compose = A.Compose(transforms, bbox_params=bbox)
-        self._seeded = False
+        self._seeded_from: int | None = None
 
     def _seed(self) -> None:
-        # albumentations has its own generator: seed it from torch's (per process and DataLoader worker)
-        if not self._seeded:
-            self.compose.set_random_seed(int(torch.initial_seed() % 2**32))
-            self._seeded = True
+        # albumentations has its own generator: seed it from torch's (per process and DataLoader worker), and
+        # again whenever torch's seed changed (each training batch reads under its own seed: SeededFetch)
+        seed = torch.initial_seed()
+        if seed != self._seeded_from:
+            self.compose.set_random_seed(int(seed % 2**32))
+            self._seeded_from = seed
 
     def __call__(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         self._seed()
@@ -125,7 +127,7 @@ class AlbumentationsJoint:
         return _chw(out["image"]), new_boxes, new_labels, len(labels) - len(new_labels)
 
     def __getstate__(self) -> dict[str, Any]:  # ddp_spawn / workers pickle it: fresh seeding on the other side
-        return {**self.__dict__, "_seeded": False}
+        return {**self.__dict__, "_seeded_from": None}
 
 
 def _hwc(image: Tensor) -> np.ndarray:

@@ -24,15 +24,18 @@ The split helpers (``split_indices``, ``seeded_split``, ``stratified_split``, ``
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.checks import at_least, empty_split
 from datamodules.device_batches import served
-from datamodules.resumable import ResumableLoader, seeded_shuffle
+from datamodules.resumable import ResumableLoader, SeededFetch
+from datamodules.samplers import ShuffledBatches
 from datamodules.sources import EMBEDDED_DIR, Source, resolve_source
 from datamodules.splits import (
     SPLIT_KINDS,
@@ -70,7 +73,7 @@ class LabDataModule(L.LightningDataModule):
     the data state saved in checkpoints, and the loader hooks.
 
     **Source** (class attributes ``name``, ``host``, ``how_to_get``; subclasses override
-    ``_full_copy`` / ``_download`` where there is a full copy or a download): ``resolve()``
+    ``_full_copy`` / ``download`` where there is a full copy or a download): ``resolve()``
     turns ``source`` / ``path`` into ``(resolved_source, location)`` once, logs it, and sets
     ``resolved_source`` (``"embedded" | "download" | "path"``; ``location`` is None for embedded).
 
@@ -172,17 +175,17 @@ class LabDataModule(L.LightningDataModule):
         """An existing full local copy (e.g. under ``data_dir``), or None."""
         return None
 
-    def _download(self) -> Path:
+    def download(self) -> Path:
         """Fetch the full set into ``data_dir`` and return its location."""
         raise DataSourceError(f"{self.name}: no download available; {self.how_to_get}")
 
     def resolve(self) -> tuple[str, Path | None]:
         """``(resolved_source, location)``, resolved (and logged) once."""
         if self.resolved_source is None:
-            if self.source == "download" and type(self)._download is LabDataModule._download:
-                self._download()  # one line, without probing the network first
+            if self.source == "download" and type(self).download is LabDataModule.download:
+                self.download()  # one line, without probing the network first
             self.resolved_source, self._location = resolve_source(
-                self.name, self.source, self.path, self._full_copy, self._download, self.how_to_get, self.host
+                self.name, self.source, self.path, self._full_copy, self.download, self.how_to_get, self.host
             )
             log.info(
                 f"{self.name}: source resolved to {self.resolved_source}"
@@ -250,18 +253,46 @@ class LabDataModule(L.LightningDataModule):
         train = key == "train" and split == "train"
         ds = self._served(key)
         if train:  # order from (seed, epoch) and a saved position: a restart continues mid-epoch exactly
-            return ResumableLoader(
-                ds,
-                batch_size=self.batch_size,
-                sampler=seeded_shuffle(ds),
-                num_workers=self.num_workers,
-                collate_fn=dict_collate,
-                persistent_workers=self.num_workers > 0,
-            )
+            order = ShuffledBatches(len(ds), self.batch_size, seed=torch.initial_seed())  # type: ignore[arg-type]
+            return self._resumable(ds, order)
         return DataLoader(
             ds,
-            batch_size=self.eval_batch_size,
+            batch_size=self.eval_batch_size_for(split, len(ds)),  # type: ignore[arg-type]
             shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=dict_collate,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def eval_batch_size_for(self, split: str, n: int) -> int:
+        """``eval_batch_size``, made smaller where the trainer's fractional ``limit_<split>_batches`` (e.g.
+        ``--trainer.limit_val_batches 0.2``) would keep no batch of the ``n`` examples (the embedded sets fit
+        in one evaluation batch): then just small enough that the fraction keeps one, with a notice."""
+        size = int(self.eval_batch_size)
+        limit = getattr(self.trainer, f"limit_{split}_batches", None) if self.trainer is not None else None
+        if not isinstance(limit, float) or not 0.0 < limit < 1.0 or n == 0:
+            return size
+        world = max(int(getattr(self.trainer, "world_size", 1) or 1), 1)
+        per_rank = -(-n // world)
+        batches = -(-per_rank // size)
+        if batches * limit >= 1:
+            return size
+        smaller = max(1, per_rank // math.ceil(1 / limit - 1e-9))
+        while smaller > 1 and int(-(-per_rank // smaller) * limit) < 1:  # Lightning keeps int(batches * limit)
+            smaller -= 1
+        log.info(
+            f"{self.name}: limit_{split}_batches {limit} of {batches} {split} batch(es) would keep none; "
+            f"eval_batch_size {size} -> {smaller} for this run ({-(-per_rank // smaller)} batches)"
+        )
+        return smaller
+
+    def _resumable(self, ds: Dataset, batch_sampler: Any) -> ResumableLoader:
+        """The training loader over ``ds``: ``batch_sampler`` (a ``datamodules.samplers.ShardedBatchSampler``)
+        fixes the order and resumes it, and each batch reads under its own seed (``SeededFetch``); a subclass
+        with its own batching passes its own sampler here."""
+        return ResumableLoader(
+            SeededFetch(ds),
+            batch_sampler=batch_sampler,
             num_workers=self.num_workers,
             collate_fn=dict_collate,
             persistent_workers=self.num_workers > 0,

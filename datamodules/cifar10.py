@@ -42,7 +42,7 @@ class CIFAR10DataModule(ImageClassificationDataModule):
         folder = self.data_dir / "cifar-10-batches-py"
         return folder if (folder / "data_batch_1").exists() else None
 
-    def _download(self) -> Path:
+    def download(self) -> Path:
         from torchvision.datasets import CIFAR10
 
         CIFAR10(str(self.data_dir), train=True, download=True)

@@ -105,7 +105,7 @@ class DetectionDataModule(LabDataModule):
         root = self.data_dir / "VOCdevkit"
         return find_voc_root(root) if root.is_dir() else None
 
-    def _download(self) -> Path:
+    def download(self) -> Path:
         from torchvision.datasets import VOCDetection
 
         VOCDetection(str(self.data_dir), year="2012", image_set="trainval", download=True)

@@ -19,6 +19,7 @@ by its batched equivalent (:func:`batched_transform`); one without one is an err
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,6 +118,9 @@ def trainer_device(dm: Any) -> torch.device | None:
     return trainer.strategy.root_device if trainer is not None else None
 
 
+_NOTED: weakref.WeakSet = weakref.WeakSet()
+
+
 def served(dm: Any, key: str) -> Dataset:
     """What the loader of split ``key`` serves: ``dm.datasets[key]``, or under ``dm.on_device`` its copy on
     ``dm.batch_device`` (when set: tests force ``cpu``) or else on the trainer's CUDA device, moved once and
@@ -127,8 +131,8 @@ def served(dm: Any, key: str) -> Dataset:
     device = torch.device(dm.batch_device) if dm.batch_device is not None else trainer_device(dm)
     if device is None or (dm.batch_device is None and device.type != "cuda"):
         _check(ds, dm.name)
-        if not getattr(dm, "_on_device_noted", False):
-            dm._on_device_noted = True
+        if dm not in _NOTED:  # once per datamodule
+            _NOTED.add(dm)
             log.info(f"{dm.name}: {OPTION} has no effect on {device or 'a CPU'}; batches come from host memory")
         return ds
     copies: dict[str, tuple[Dataset, torch.device, Dataset]] = dm.__dict__.setdefault("_device_copies", {})

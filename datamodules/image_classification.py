@@ -15,10 +15,9 @@ from torchvision.transforms import v2
 from datamodules.base import LabDataModule, Source, SplitKind, split_indices
 from datamodules.checks import at_least, fractions
 from datamodules.readers import read_image_files
-from datamodules.resumable import ResumableLoader
 from datamodules.samplers import EqualChunks
 from datamodules.splits import seeded_split  # noqa: F401  (re-exported: older code imports it from here)
-from datamodules.tensor_dataset import ImageTensorDataset, dict_collate
+from datamodules.tensor_dataset import ImageTensorDataset
 from labcore import log
 from labcore.errors import DataSourceError, LabError
 
@@ -333,11 +332,5 @@ class ImageClassificationDataModule(LabDataModule):
             if "train" not in self.datasets:
                 self.setup("fit")
             chunks = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
-            return ResumableLoader(
-                self._served("train"),
-                batch_sampler=EqualChunks(len(self.datasets["train"]), chunks),
-                num_workers=self.num_workers,
-                collate_fn=dict_collate,
-                persistent_workers=self.num_workers > 0,
-            )
+            return self._resumable(self._served("train"), EqualChunks(len(self.datasets["train"]), chunks))
         return super()._loader(split)

@@ -58,7 +58,7 @@ class MNISTDataModule(ImageClassificationDataModule):
         ok = folder.exists() and all(find_file(folder, stem) for pair in _FILES.values() for stem in pair)
         return folder if ok else None
 
-    def _download(self) -> Path:
+    def download(self) -> Path:
         from torchvision.datasets import MNIST
 
         MNIST(str(self.data_dir), train=True, download=True)

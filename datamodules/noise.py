@@ -38,6 +38,11 @@ class NoisyDataset(Dataset):
             images = base.__getitems__(list(range(len(base))))["image"]
             self.fixed = noise(images, generator=torch.Generator().manual_seed(seed))
 
+    @property
+    def random_reads(self) -> bool:
+        """Training noise is drawn as batches are read (``datamodules.resumable.SeededFetch`` seeds it)."""
+        return self.fixed is None or bool(getattr(self.base, "transform", None))
+
     def __len__(self) -> int:
         return len(self.base)
 

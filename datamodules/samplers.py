@@ -19,9 +19,8 @@ where the split divides evenly.
 
 Resuming: ``state_dict()`` is ``{"epoch", "batches_yielded", "num_replicas"}`` for the epoch being
 iterated; after ``load_state_dict`` the next iteration over that epoch skips the batches already
-yielded. A ``DataLoader`` asks its sampler ahead of what the training loop consumed (Lightning
-prefetches one batch, workers more), so a resumer should store the number of batches the loop
-*finished* (``trainer.fit_loop.epoch_loop.batch_progress``) as ``batches_yielded``.
+yielded. A ``DataLoader`` with workers asks its sampler ahead of what the training loop consumed, so
+``datamodules.resumable.ResumableLoader`` stores the number of batches it handed to the loop instead.
 """
 
 from __future__ import annotations
@@ -30,9 +29,37 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import BatchSampler, Sampler
 
 from labcore.errors import LabError
+
+
+class SeededBatch(list):
+    """One batch's index list, carrying ``seed``: the seed of the random numbers its examples draw when they are
+    read (augmentation, noise; ``datamodules.resumable.SeededFetch``), fixed by the training seed, the epoch, the
+    rank and the batch's position in the epoch. A batch then draws the same numbers whether or not the run was
+    restarted before it, and however many workers read it."""
+
+    seed: int = 0
+
+    def __init__(self, indices: Sequence[int], seed: int) -> None:
+        super().__init__(indices)
+        self.seed = seed
+
+
+_MASK = (1 << 64) - 1
+
+
+def batch_seed(*keys: int) -> int:
+    """A 64-bit seed mixed from ``keys`` (multiply-xorshift rounds: nearby keys give unrelated seeds; a few
+    integer operations, as it runs once per training batch)."""
+    h = 0x9E3779B97F4A7C15
+    for k in keys:
+        h = ((h ^ (int(k) & _MASK)) * 0xBF58476D1CE4E5B9) & _MASK
+        h = ((h ^ (h >> 31)) * 0x94D049BB133111EB) & _MASK
+        h ^= h >> 29
+    return h
 
 
 class _WholeSet:
@@ -70,6 +97,7 @@ class ShardedBatchSampler(BatchSampler):
         self._iter_epoch: int | None = None
         self._yielded = 0
         self._resume: tuple[int, int] | None = None
+        self.data_seed = torch.initial_seed()  # what seed_everything set: the same on every rank and after a restart
 
     # --- epoch: lives on ``sampler`` because Lightning calls ``batch_sampler.sampler.set_epoch`` ----------------
     @property
@@ -115,9 +143,9 @@ class ShardedBatchSampler(BatchSampler):
             skip = resume_skip if resume_epoch == epoch else 0
         batches = self._epoch_batches(epoch)
         self._iter_epoch, self._yielded = epoch, skip
-        for batch in batches[skip:]:
+        for position in range(skip, len(batches)):
             self._yielded += 1
-            yield batch
+            yield SeededBatch(batches[position], batch_seed(self.data_seed, epoch, self.rank, position))
 
     def state_dict(self) -> dict[str, int]:
         """``{"epoch", "batches_yielded", "num_replicas"}``: where the current (or next) epoch stands."""
@@ -172,6 +200,54 @@ class EqualChunks(ShardedBatchSampler):
 
     def __len__(self) -> int:
         return self.chunks
+
+
+class ShuffledBatches(ShardedBatchSampler):
+    """Shuffled batches of ``batch_size``: the order ``DistributedSampler(shuffle=True, seed=seed)`` draws
+    for an epoch (``randperm`` seeded with ``seed + epoch``, padded and sharded the same way), cut into
+    consecutive batches, the last one short (or dropped with ``drop_last``). The order depends on
+    ``(seed, epoch)`` only, never on the global RNG, so it is the same after a restart."""
+
+    def __init__(
+        self, n: int, batch_size: int, seed: int = 0, drop_last: bool = False, sampler: Sampler | None = None
+    ) -> None:
+        self.batch_size = batch_size
+        self.seed = seed
+        self.drop_last = drop_last
+        self._init_shard(n, sampler)
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + epoch)  # DistributedSampler's seeding, so the order is the one it gave
+        return batches_of(self._shard(torch.randperm(self.n, generator=g).numpy()), self.batch_size, self.drop_last)
+
+    def __len__(self) -> int:
+        n = self._total_size() // self.num_replicas
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class WeightedBatches(ShardedBatchSampler):
+    """Batches of ``n`` indices drawn per epoch with replacement, example ``i`` with probability proportional to
+    ``weights[i]`` (a ``WeightedRandomSampler`` whose draws are resumable). Each epoch's draws come from a
+    generator seeded by ``(seed, epoch)``: epoch 3 draws the same indices whether or not the run was restarted
+    before it. Under DDP the draws (the same on every rank) are sharded like the other samplers here."""
+
+    def __init__(
+        self, weights: Sequence[float] | torch.Tensor, batch_size: int, seed: int = 0, sampler: Sampler | None = None
+    ) -> None:
+        self.weights = torch.as_tensor(weights, dtype=torch.double)
+        self.batch_size = batch_size
+        self.seed = seed
+        self._init_shard(len(self.weights), sampler)
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        g = torch.Generator()
+        g.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0]))
+        draws = torch.multinomial(self.weights, self.n, replacement=True, generator=g).numpy()
+        return batches_of(self._shard(draws), self.batch_size, drop_last=False)
+
+    def __len__(self) -> int:
+        return -(-(self._total_size() // self.num_replicas) // self.batch_size)
 
 
 def batches_of(order: Sequence[int] | np.ndarray, batch_size: int, drop_last: bool) -> list[list[int]]:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
 from datamodules.imbalance import (
@@ -28,8 +28,8 @@ from datamodules.imbalance import (
     sample_weights,
     subsample_minority,
 )
+from datamodules.samplers import WeightedBatches
 from datamodules.tabular_features import Encoding, Impute, Scale, fit_features, numeric_column, transform
-from datamodules.tensor_dataset import dict_collate
 from labcore import log
 from labcore.errors import DataSourceError, LabError
 
@@ -220,7 +220,8 @@ class TabularDataModule(LabDataModule):
         return list(numeric), list(self.categorical)
 
     def _load(self) -> None:
-        """Read the CSV once, drop rows without a target, subsample the minority class if asked, split."""
+        """Read the CSV once, drop rows without a target and exact duplicate rows, subsample the minority class
+        if asked, split."""
         if self.frames is not None:
             return
         frame = self.read_csv(self._csv_file())
@@ -232,10 +233,19 @@ class TabularDataModule(LabDataModule):
             has_target = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
         if not has_target.all():
             log.warn(f"{self.name}: {int((~has_target).sum())} rows without a {self.target!r} value dropped")
-        rows = np.nonzero(has_target)[0]
+        # An exact copy of a row (an index column pandas calls "Unnamed: 0" aside) in two splits would be
+        # scored on the very row the model trained on: keep the first of each before splitting.
+        columns = [c for c in frame.columns if not str(c).startswith("Unnamed:")]
+        repeated = frame.duplicated(subset=columns, keep="first").to_numpy() & has_target
+        if repeated.any():
+            log.warn(
+                f"{self.name}: {int(repeated.sum())} exact duplicate rows dropped before the split "
+                "(the first of each kept), so no row is both trained on and evaluated"
+            )
+        rows = np.nonzero(has_target & ~repeated)[0]
         labels = None
         if self.task == "classification":
-            labels = frame[self.target].iloc[rows].astype(str).str.strip().to_numpy()
+            labels = class_values(frame[self.target].iloc[rows])
             if self.minority_fraction is not None:
                 keep = subsample_minority(labels, self.minority_fraction, self.split_seed)
                 rows, labels = rows[keep], labels[keep]
@@ -261,7 +271,7 @@ class TabularDataModule(LabDataModule):
             state["target_shift"] = [float(y.mean()) if scaled else 0.0]
             state["target_scale"] = [float(y.std()) if scaled and y.std() > 0 else 1.0]
         else:
-            values = train[self.target].astype(str).str.strip()
+            values = pd.Series(class_values(train[self.target]))
             classes = sorted(values.unique().tolist(), key=_class_order)
             if len(classes) < 2:
                 raise LabError(f"{self.name}: the training rows hold one class only ({classes}); check the target")
@@ -316,13 +326,25 @@ class TabularDataModule(LabDataModule):
             y = numeric_column(frame, state["target"], what)
             keep = ~np.isnan(y)
             y = (y - state["target_shift"][0]) / state["target_scale"][0]
+        else:
+            index = {c: i for i, c in enumerate(state["classes"])}
+            values = class_values(frame[state["target"]])
+            keep = np.array([v in index for v in values], dtype=bool)
+            y = np.array([index.get(v, -1) for v in values], dtype=np.int64)
+        if what == "predict":  # one prediction per input row, in file order: a blank target is no reason to drop
+            if keep.all():
+                return x, y.astype(np.float32)[:, None] if state["task"] == "regression" else y
+            known = "a number" if state["task"] == "regression" else f"one of the classes {state['classes']}"
+            log.info(
+                f"predict: {int((~keep).sum())} of {len(keep)} rows have a {state['target']!r} cell that is not "
+                f"{known} (blank or new); every row is predicted, without the true values"
+            )
+            return x, None
+        if state["task"] == "regression":
             return x[keep], y[keep].astype(np.float32)[:, None]
-        index = {c: i for i, c in enumerate(state["classes"])}
-        values = frame[state["target"]].astype(str).str.strip().to_numpy()
-        keep = np.array([v in index for v in values], dtype=bool)
         if not keep.all():
             log.warn(f"{what}: {int((~keep).sum())} rows of classes the training rows never had dropped")
-        return x[keep], np.array([index[v] for v in values[keep]], dtype=np.int64)
+        return x[keep], y[keep]
 
     def _dataset(self, x: np.ndarray, y: np.ndarray | None) -> TableDataset:
         target = None if y is None else torch.from_numpy(y)
@@ -359,20 +381,19 @@ class TabularDataModule(LabDataModule):
             self.setup("fit")
         ds = self.datasets["train"]
         assert isinstance(ds, TableDataset) and ds.target is not None
-        sampler = WeightedRandomSampler(
-            sample_weights(ds.target, list(self.data_state["class_counts"])),
-            num_samples=len(ds),
-            replacement=True,
-            generator=torch.Generator().manual_seed(self.sampling_seed),
+        # draws seeded by (sampling_seed, epoch), and a saved position: a restart continues mid-epoch exactly
+        draws = WeightedBatches(
+            sample_weights(ds.target, list(self.data_state["class_counts"])), self.batch_size, seed=self.sampling_seed
         )
-        return DataLoader(
-            self._served("train"),  # the weights above come from the host copy
-            batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            collate_fn=dict_collate,
-            persistent_workers=self.num_workers > 0,
-        )
+        return self._resumable(self._served("train"), draws)  # the weights above come from the host copy
+
+
+def class_values(column: pd.Series) -> np.ndarray:
+    """Target cells as class names: stripped strings, and whole numbers as integers (``"1"``, not the ``"1.0"``
+    pandas reads where a blank cell turned an integer column into floats)."""
+    if pd.api.types.is_float_dtype(column):
+        return np.array([str(v) if pd.isna(v) or not float(v).is_integer() else str(int(v)) for v in column], object)
+    return column.astype(str).str.strip().to_numpy()
 
 
 def _class_order(value: str) -> tuple[int, float | str]:

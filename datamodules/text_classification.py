@@ -136,6 +136,8 @@ class TextClassificationDataModule(LabDataModule):
         encoding: str = "utf-8",
     ) -> None:
         self._dataset = dataset  # the name (text/<dataset>) is needed before the base is set up
+        # the user's own file is named by its path: the config's default dataset name would claim it is that set
+        self._named_path = path if path and source in ("auto", "path") and dataset != "toy" else None
         at_least(self.name, 1, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
         at_least(self.name, 1, max_length=max_length, min_freq=min_freq, toy_size=toy_size)
         fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
@@ -167,7 +169,8 @@ class TextClassificationDataModule(LabDataModule):
     # --- source ------------------------------------------------------------------------------
     @property
     def name(self) -> str:  # type: ignore[override]
-        return f"text/{self._dataset}"
+        """``text/<dataset>``, or ``text:<path>`` for data read from ``path``."""
+        return f"text:{self._named_path}" if self._named_path else f"text/{self._dataset}"
 
     @property
     def how_to_get(self) -> str:  # type: ignore[override]
@@ -177,7 +180,7 @@ class TextClassificationDataModule(LabDataModule):
         p = self.data_dir / self.hp.dataset
         return p if self.hp.dataset != "custom" and p.exists() else None
 
-    def _download(self) -> Path:
+    def download(self) -> Path:
         self._hub = read_hub(self.hp.dataset, self.data_dir / "hf", self.hp.trec_labels == "fine")
         return self.data_dir / "hf"
 
@@ -211,7 +214,7 @@ class TextClassificationDataModule(LabDataModule):
             return read_embedded(hp.dataset, fine)
         if source == "download":
             if self._hub is None:  # resolved on another rank (prepare_data): read the hub cache here
-                self._download()
+                self.download()
             return self._hub
         fmt = hp.format or guess_format(location)
         if fmt == "trec":
@@ -442,7 +445,7 @@ class TextClassificationDataModule(LabDataModule):
         # many random numbers were used before the loader was built. The epoch is mixed in by the sampler.
         sampler = BucketBatchSampler(
             ds.lengths,
-            self.batch_size if train else self.eval_batch_size,
+            self.batch_size if train else self.eval_batch_size_for(split, len(ds)),
             shuffle=train,
             bucket=self.hp.bucketing,
             seed=torch.initial_seed() if train else 0,

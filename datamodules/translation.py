@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
 from datamodules.parallel_dataset import PairDataset
 from datamodules.parallel_readers import ParallelSplits, read_parallel_hub, read_parallel_path, read_table
+from datamodules.resumable import ResumableLoader
 from datamodules.seq2seq_vocab import BOS_ID, EOS_ID, PAD_ID, SeqEncoder, TokenizerKind, train_tokenizer
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler
@@ -135,7 +136,7 @@ class TranslationDataModule(LabDataModule):
         p = self.data_dir / self._dataset
         return p if self._dataset != "custom" and p.exists() else None
 
-    def _download(self) -> Path:
+    def download(self) -> Path:
         hub_id = self.hp.hub_id or HUB.get(self._dataset)
         if hub_id is None:
             raise DataSourceError(
@@ -162,7 +163,7 @@ class TranslationDataModule(LabDataModule):
         source, location = self.resolve()
         if source == "download":
             if getattr(self, "_hub", None) is None:
-                self._download()
+                self.download()
             return self._hub  # already in src, tgt order
         if source == "embedded" or (location is not None and location.is_file()):
             first, second = read_table(EMBEDDED[self._dataset] if source == "embedded" else location)
@@ -385,7 +386,7 @@ class TranslationDataModule(LabDataModule):
             bucket=self.hp.bucketing,
             seed=torch.initial_seed() if train else 0,
         )
-        return DataLoader(
+        return (ResumableLoader if train else DataLoader)(  # the training position is saved in checkpoints
             ds,
             batch_sampler=sampler,
             collate_fn=dict_collate,

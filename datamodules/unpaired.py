@@ -66,6 +66,11 @@ class UnpairedDataset(Dataset):
         self.a, self.b, self.train, self.flip = a, b, train, flip
         self.mapping = MAPPINGS[mapping] if mapping else None
 
+    @property
+    def random_reads(self) -> bool:
+        """Training draws its pairing and flips as items are read (``datamodules.resumable.SeededFetch``)."""
+        return bool(self.train)
+
     def __len__(self) -> int:
         return max(len(self.a), len(self.b))
 

@@ -366,3 +366,38 @@ def test_unpaired_dev_folders_are_validation_and_test_needs_only_test_folders(tm
     only_test = UnpairedImageDataModule(path=str(tmp_path / "d"), image_size=8)
     only_test.setup("test")
     assert set(only_test.datasets) == {"test"} and len(only_test.datasets["test"]) == 3
+
+
+def test_a_fraction_of_the_validation_batches_works_on_the_embedded_data(tmp_path):
+    # Before: the embedded validation split was one eval batch (500 images, eval_batch_size 1000), and
+    # Lightning stopped on "0.2 * 1 < 1"; now the eval batches are made just small enough for the fraction.
+    run = cli(
+        "fit",
+        "--config",
+        str(ROOT / "configs/labs/vision/mnist_mlp.yaml"),
+        "--trainer.fast_dev_run",
+        "false",
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "0.2",
+        "--trainer.enable_progress_bar",
+        "false",
+        runs_dir=tmp_path,
+        lab="frac",
+    )
+    metrics = list(csv.DictReader((run / "metrics.csv").open()))
+    assert any(row.get("val/acc") for row in metrics)  # validation ran on the kept batch
+
+
+def test_eval_batches_are_left_alone_without_a_fraction_that_keeps_none():
+    dm = MNISTDataModule(source="embedded", eval_batch_size=1000)
+    dm.trainer = type("T", (), {"limit_val_batches": 1.0, "limit_test_batches": 0.5, "world_size": 1})()
+    assert dm.eval_batch_size_for("val", 500) == 1000  # the whole set: one batch is fine
+    assert dm.eval_batch_size_for("test", 2500) == 1000  # 3 batches x 0.5 keeps one
+    assert dm.eval_batch_size_for("test", 500) == 250  # 1 x 0.5 would keep none: 2 batches
+    dm.trainer.limit_val_batches = 0.3
+    size = dm.eval_batch_size_for("val", 500)
+    assert int(-(-500 // size) * 0.3) >= 1

@@ -44,16 +44,19 @@ def test_vae_targets_are_in_0_1(tmp_path, config):
 # an example's noisy version is the same in two training epochs (read through the public train loader),
 # or validation noise changes between passes or between two datamodules (it must be fixed by its seed).
 def test_denoising_noise_is_fresh_each_epoch_and_fixed_for_validation():
-    def epoch(dm, split: str) -> dict[bytes, torch.Tensor]:
+    def epoch(dm, split: str, number: int = 0) -> dict[bytes, torch.Tensor]:
         out = {}
-        for batch in getattr(dm, f"{split}_dataloader")():
+        loader = getattr(dm, f"{split}_dataloader")()
+        if split == "train":
+            loader.batch_sampler.set_epoch(number)  # what Lightning does at each epoch start
+        for batch in loader:
             for clean, noisy in zip(batch["image"], batch["noisy"]):
                 out[clean.numpy().tobytes()] = noisy
         return out
 
     dm = NoisyMNISTDataModule(source="embedded", batch_size=64, eval_batch_size=200, max_train_samples=128)
     dm.setup("fit")
-    first, second = epoch(dm, "train"), epoch(dm, "train")
+    first, second = epoch(dm, "train", 0), epoch(dm, "train", 1)
     common = first.keys() & second.keys()
     assert len(common) > 100
     assert all(not torch.equal(first[k], second[k]) for k in common)

@@ -178,7 +178,7 @@ def test_channels_last_leaves_other_batches_alone():
 
 def _epoch(dm, epoch: int) -> list[dict[str, torch.Tensor]]:
     loader = dm.train_dataloader()
-    loader.sampler.set_epoch(epoch)
+    loader.batch_sampler.set_epoch(epoch)
     return list(loader)
 
 
@@ -211,7 +211,7 @@ def test_on_device_resumes_mid_epoch_at_the_same_batch():
     full = _epoch(plain, 2)
     loader = dev.train_dataloader()
     loader.load_state_dict({"epoch": 2, "batches": 4})
-    loader.sampler.set_epoch(2)
+    loader.batch_sampler.set_epoch(2)
     rest = list(loader)
     assert len(rest) == 2
     assert all(torch.equal(x["label"], y["label"]) for x, y in zip(full[4:], rest, strict=True))

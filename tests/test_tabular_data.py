@@ -148,6 +148,49 @@ def test_raw_rows_predict_without_target(tmp_path):
     assert set(item) == {"x"} and item["x"].shape == (2, 5)
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_predict_keeps_rows_whose_target_is_blank(tmp_path, recwarn, task):
+    # Before: rows with a blank target were dropped from predict_path (the output no longer lined up with the
+    # input file) under a warning about "classes the training rows never had".
+    target = "Survived" if task == "classification" else "Fare"
+    feats = ["Pclass", "Age"] if task == "regression" else ["Pclass", "Age", "Fare"]
+    dm = TabularDataModule(source="embedded", dataset="titanic", target=target, task=task, numeric=feats)
+    dm.setup("fit")
+    raw = tmp_path / "new.csv"
+    frame = pd.DataFrame(
+        {"Pclass": [1, 3, 2], "Age": [20, 30, None], "Fare": [80.0, 7.25, 10.0], "Survived": [1, 0, 1]}
+    )
+    frame.loc[1, target] = None
+    frame.to_csv(raw, index=False)
+    dm.predict_path = str(raw)
+    dm.setup("predict")
+    assert len(dm.datasets["predict"]) == 3  # one prediction per input row, in file order
+    assert dm.datasets["predict"].target is None
+    assert not [w for w in recwarn if "dropped" in str(w.message)]
+    frame.loc[1, target] = 0
+    frame.to_csv(raw, index=False)
+    dm.setup("predict")
+    assert len(dm.datasets["predict"]) == 3 and dm.datasets["predict"].target is not None  # all known: kept
+
+
+@pytest.mark.parametrize("split", ["random", "stratified"])
+def test_exact_duplicate_rows_are_dropped_before_the_split(tmp_path, split):
+    # Before: tables were split as read, so copies of one row landed in training and in test.
+    table = _table(300, seed=3)
+    table["kind"] = np.where(table["b"] > 0, "x", "y")
+    dup = pd.concat([table, table.iloc[:40], table.iloc[:10]], ignore_index=True)  # 50 exact copies
+    dup.insert(0, "Unnamed: 0", range(len(dup)))  # a written index column makes no row unique
+    path = tmp_path / "dup.csv"
+    dup.to_csv(path, index=False)
+    dm = _dm(path, target="kind", task="classification", numeric=["a", "b", "price"], split=split)
+    with pytest.warns(UserWarning, match="50 exact duplicate rows dropped before the split"):
+        dm.setup("fit")
+    assert sum(len(r) for r in dm.split_rows.values()) == 300
+    key = [c for c in dup.columns if c != "Unnamed: 0"]
+    seen = {s: {tuple(map(str, row)) for row in dm.frames[s][key].itertuples(index=False)} for s in dm.frames}
+    assert not seen["train"] & seen["test"] and not seen["train"] & seen["val"] and not seen["val"] & seen["test"]
+
+
 def test_classification_split_is_stratified_and_disjoint():
     dm = TabularDataModule(dataset="titanic", target="Survived", numeric=["Fare"], source="embedded")
     dm.setup("fit")
@@ -168,3 +211,30 @@ def test_bad_column_is_one_line(tmp_path):
     with pytest.raises(LabError, match="no column 'Survive'.*--data.init_args.target") as err:
         dm.setup("fit")
     assert "\n" not in str(err.value)
+
+
+def test_weighted_sampler_loader_resumes_mid_epoch_with_the_epochs_own_draws():
+    # Before: a plain DataLoader over a WeightedRandomSampler: no saved position, and its generator restarted
+    # at epoch 0's draws after any resume.
+    kw = dict(dataset="titanic", target="Survived", numeric=["Pclass", "Fare"], source="embedded", batch_size=32)
+
+    def epoch(loader, number: int, take: int | None = None) -> list[list[int]]:
+        loader.batch_sampler.set_epoch(number)
+        out = []
+        for batch in loader:
+            out.append(batch["label"].tolist())
+            if len(out) == take:
+                break
+        return out
+
+    dm = TabularDataModule(imbalance="weighted_sampler", **kw)
+    dm.setup("fit")
+    full = {e: epoch(dm.train_dataloader(), e) for e in (0, 1)}
+    assert full[0] != full[1]
+    first = dm.train_dataloader()
+    epoch(first, 1, take=3)
+    resumed = dm.train_dataloader()
+    resumed.load_state_dict(first.state_dict())
+    assert epoch(resumed, 1) == full[1][3:]
+    labels = torch.tensor([y for batch in full[0] for y in batch])
+    assert abs(float(labels.float().mean()) - 0.5) < 0.1  # still draws the classes equally often

@@ -321,3 +321,18 @@ def test_stratified_split_keeps_trec_class_shares():
     plain = TextClassificationDataModule(dataset="trec", source="embedded")
     plain.setup("fit")
     assert plain.texts("val") != dm.texts("val")
+
+
+def test_a_file_of_ones_own_is_named_by_its_path_not_the_default_dataset(tmp_path, caplog, recwarn):
+    # Before: SST-2 in the GLUE layout through a config with the default dataset was announced as text/rt_polarity.
+    rows = [(f"film number {i % 35} was {'good' if i % 2 else 'bad'}", i % 2) for i in range(40)]  # 5 repeats
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[:32]))
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[32:]))
+    caplog.set_level("INFO")
+    dm = TextClassificationDataModule(source="path", path=str(tmp_path), text_column="sentence")  # rt_polarity default
+    dm.setup("fit")
+    notices = [r.getMessage() for r in caplog.records] + [str(w.message) for w in recwarn]
+    ours = [m for m in notices if "[dl-labs] text" in m]
+    assert ours and all(f"text:{tmp_path}" in m for m in ours), ours
+    assert not [m for m in notices if "rt_polarity" in m]
+    assert TextClassificationDataModule(source="embedded").name == "text/rt_polarity"  # the set itself keeps its name

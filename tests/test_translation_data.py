@@ -169,7 +169,7 @@ def test_tokenizers_travel_with_the_state(tmp_path):
 
 def test_bad_options_are_one_line_errors():
     with pytest.raises(DataSourceError, match="no hub download"):
-        _dm(source="download")._download()
+        _dm(source="download").download()
     with pytest.raises(DataSourceError, match="no network"):
         _dm(dataset="multi30k", source="download", src_lang="de", tgt_lang="en").setup("fit")
     with pytest.raises(DataSourceError, match="pass --data.init_args.path"):
