@@ -12,12 +12,22 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
 from callbacks.layers import class_probabilities, named_layer
 from lab_modules.nets.transfer import TransferResNet18
 from labcore.errors import LabError
+
+# The BatchNorm layers a frozen block keeps in eval mode (torch's public classes; their common base is private).
+BATCH_NORMS = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LazyBatchNorm1d,
+    nn.LazyBatchNorm2d,
+    nn.LazyBatchNorm3d,
+)
 
 
 class PhasedFinetuning(BaseFinetuning):
@@ -81,7 +91,7 @@ class PhasedFinetuning(BaseFinetuning):
         self.freeze(pl_module, train_bn=False)
         self.make_trainable(head)
         in_head = {id(m) for m in head.modules()}
-        self._frozen_bn = [m for m in pl_module.modules() if isinstance(m, _BatchNorm) and id(m) not in in_head]
+        self._frozen_bn = [m for m in pl_module.modules() if isinstance(m, BATCH_NORMS) and id(m) not in in_head]
 
     def finetune_function(self, pl_module: LightningModule, epoch: int, optimizer: Optimizer) -> None:
         if self.freeze_backbone and epoch >= self.head_epochs:
