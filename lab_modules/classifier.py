@@ -156,7 +156,7 @@ class Classifier(LabTask):
             # epoch means logged at the epoch's end (on_train_epoch_end); the step value under its own name
             self.train_loss.update(loss.detach(), weight=target.shape[0])
             self.train_acc.update(preds, target)
-            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+            self.log_step("train/loss_step", loss.detach(), prog_bar=True)
         else:
             # sync_dist: the mean over every rank's examples (early stopping and ReduceLROnPlateau follow val/loss)
             self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=target.shape[0], sync_dist=True)

@@ -59,7 +59,7 @@ class LabTask(L.LightningModule):
     the step, logged with ``on_epoch=True`` or from the epoch-end hook), so every value reaches
     ``trainer.callback_metrics`` and can be monitored (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau).
     A training step value is logged under its own name (``train/loss_step``, ``on_step=True`` only) beside the
-    epoch mean (``train/loss``); Lightning writes step values every ``log_every_n_steps``.
+    epoch mean (``train/loss``), through ``log_step`` at the steps Lightning writes (every ``log_every_n_steps``).
 
     **DDP.** ``ddp_find_unused_parameters``: True for a task whose backward passes leave some
     parameters out (a GAN's discriminator step never reaches the generator); under a DDP strategy
@@ -92,6 +92,17 @@ class LabTask(L.LightningModule):
             ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)
             if isinstance(ddp_kwargs, dict):
                 ddp_kwargs.setdefault("find_unused_parameters", True)
+
+    def log_step(self, name: str, value: Tensor, **kwargs: Any) -> None:
+        """``self.log(name, value, on_step=True, on_epoch=False)`` at the training steps Lightning writes to the
+        loggers (``(step + 1) % log_every_n_steps == 0``, the step a run stops at, every step under
+        ``fast_dev_run``), so the value a logger shows is the loss of that very step and reaches
+        ``trainer.callback_metrics`` there. The other steps skip Lightning's per-call bookkeeping, a noticeable
+        share of a small net's step."""
+        trainer = self.trainer
+        n = trainer.log_every_n_steps
+        if trainer.fast_dev_run or (n and ((self.global_step + 1) % n == 0 or trainer.should_stop)):
+            self.log(name, value, on_step=True, on_epoch=False, **kwargs)
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         """What ``ImageGrids`` draws for this fixed ``batch`` (eval mode, no grad). Default: nothing."""

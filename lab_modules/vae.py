@@ -121,7 +121,7 @@ class VAE(SharedStep, LabTask):
         if stage == "train":
             for name, value in (("loss", loss), ("nelbo", recon + kl), ("recon", recon), ("kl", kl)):
                 self.train_means[name].update(value.detach(), weight=n)
-            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+            self.log_step("train/loss_step", loss.detach(), prog_bar=True)
             return loss
         # val/nelbo picks the best checkpoint: the mean over every rank's examples
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=n, sync_dist=True)

@@ -117,17 +117,20 @@ def test_step_and_epoch_losses_reach_callbacks(tmp_path, kind):
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="train/loss", mode="min", save_top_k=1)
     # the loss falls every epoch, so mode="max" sees no improvement after the first and stops after patience 1
     stop = EarlyStopping(monitor="train/loss", mode="max", patience=1, check_on_train_epoch_end=True)
+    record = StepLosses()
     trainer = L.Trainer(
         max_epochs=10,
         limit_val_batches=0,
+        log_every_n_steps=1,  # step values are logged at the steps Lightning writes
         logger=False,
-        callbacks=[ckpt, stop],
+        callbacks=[ckpt, stop, record],
         enable_progress_bar=False,
         enable_model_summary=False,
     )
     trainer.fit(_task(kind), DataLoader(_data(kind), batch_size=4))
     metrics = trainer.callback_metrics
-    assert "train/loss_step" in metrics and "train/loss" in metrics
+    last_step_loss = record.by_epoch[trainer.current_epoch - 1][-1][0]
+    assert float(metrics["train/loss_step"]) == pytest.approx(last_step_loss, rel=1e-6)
     assert trainer.current_epoch < 10 and stop.stopped_epoch > 0
     assert ckpt.best_model_path and ckpt.best_model_score is not None
     assert float(ckpt.best_model_score) <= float(metrics["train/loss"]) + 1e-6
