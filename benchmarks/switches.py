@@ -44,9 +44,9 @@ os.environ.setdefault("DL_LABS_OFFLINE", "1")
 
 import torch  # noqa: E402
 from lightning.pytorch import Callback  # noqa: E402
-from torch._dynamo.utils import counters  # noqa: E402
 
 from cli import VERSION_ENV, LabCLI  # noqa: E402
+from runtime.compile_stats import graph_count, reset_graph_count  # noqa: E402
 
 BF16 = ["--trainer.precision", "bf16-mixed"]
 COMPILE = ["--trainer.callbacks+=callbacks.CompileNet"]
@@ -183,7 +183,7 @@ def build(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> LabCL
 
 def measure(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> dict:
     torch.compiler.reset()  # every compiled variant starts from nothing (and never hits the recompile limit)
-    counters.clear()  # the graph count is this run's
+    reset_graph_count()  # the graph count is this run's
     cli = build(lab, variant, args, runs)
     dm = cli.datamodule
     dm.setup("fit")
@@ -198,7 +198,7 @@ def measure(lab: str, variant: str, args: argparse.Namespace, runs: Path) -> dic
         raise SystemExit(f"{lab}/{variant}: only {timer.timed} of {args.steps} steps timed")
     tail = timer.losses[-10:]
     return {
-        "graphs": int(counters["stats"]["unique_graphs"]),  # graphs compiled (0: the net ran eager)
+        "graphs": graph_count(),  # graphs compiled (0: the net ran eager)
         "samples_per_s": timer.samples / timer.seconds,
         "loss": float(torch.stack(tail).mean()),
         "steps": timer.timed,
