@@ -30,7 +30,7 @@ from lab_modules.nets.params import count_parameters
 from lab_modules.task import AUTO, resolve_monitor
 from labcore.console import route_output
 from labcore.errors import LabError
-from runtime import checkpoint_io, csv_resume, hook_dispatch, launchers, preemption, rundir, wandb_run
+from runtime import checkpoint_io, csv_resume, hook_dispatch, launchers, preemption, rundir, strategy, wandb_run
 from runtime.exit import exit_now
 from runtime.model_args import build_data, fill_from_data, get
 from runtime.quiet import quiet_run
@@ -144,6 +144,7 @@ class LabCLI(LightningCLI):
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": [self._started, *extra]}
         trainer_init = self.config_init[self.subcommand] if self.subcommand else self.config_init
         kwargs["plugins"] = checkpoint_io.install(trainer_init.trainer.get("plugins"))  # a user's plugins kept
+        kwargs["strategy"] = strategy.for_unused_parameters(trainer_init.trainer.get("strategy", "auto"), self.model)
         trainer = super().instantiate_trainer(**kwargs)
         if self.subcommand == "fit":
             trainer.callbacks.insert(0, ResumeState())  # first: it restores the RNG before any other callback draws

@@ -18,8 +18,16 @@ from callbacks.layers import class_probabilities, named_layer
 from lab_modules.nets.transfer import TransferResNet18
 from labcore.errors import LabError
 
-# Every batch norm (a lazy one becomes one of these once it has seen its input).
-BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+# The BatchNorm layers a frozen block keeps in eval mode (torch's public classes; their common base is private).
+BATCH_NORMS = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LazyBatchNorm1d,
+    nn.LazyBatchNorm2d,
+    nn.LazyBatchNorm3d,
+)
 
 
 class PhasedFinetuning(BaseFinetuning):

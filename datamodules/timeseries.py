@@ -199,12 +199,15 @@ class TimeSeriesDataModule(LabDataModule):
         if not self.has_state:
             self.setup("fit")
         shift, scale_ = self._target_stats()
-        first = self.target_columns[0]
+        # the residual forecaster adds each target's last input value: one input column per target, or none
+        inputs = [self.value_columns.index(c) for c in self.target_columns if c in self.value_columns]
         return {
             "input_size": len(self.value_columns),
             "lookback": self.lookback,
             "out_features": self.horizon * len(self.target_columns),
-            "target_index": self.value_columns.index(first) if first in self.value_columns else None,
+            "target_index": (inputs[0] if len(inputs) == 1 else inputs)
+            if len(inputs) == len(self.target_columns)
+            else None,
             "target_shift": shift,
             "target_scale": scale_,
             "target_names": self.target_names(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -12,9 +11,8 @@ from torchmetrics import CatMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from lab_modules.binary_metrics import choose_threshold, parse_threshold, threshold_metrics
-from lab_modules.epoch_sums import EpochSums
 from lab_modules.optim import build_optimizers
-from lab_modules.task import LabTask
+from lab_modules.task import LabTask, accepted_inputs, batch_mean
 from labcore.checkpoints import load_net_weights
 from labcore.errors import LabError
 
@@ -115,25 +113,29 @@ class Classifier(LabTask):
             self.scores = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
             self.score_targets = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
             self.epoch_scores: dict[str, tuple[Tensor, Tensor]] = {}  # read by callbacks.BinaryCurves
-        self._net_inputs = _accepted_inputs(net)
+        self._net_inputs = accepted_inputs(net)
+        # With a threshold chosen on validation, the validation accuracy, F1 and confusion matrix are filled at
+        # the epoch's end from every rank's gathered scores at the threshold just chosen (the one logged as
+        # val/threshold and saved): already global, so they must not be summed over ranks again.
+        val_sync = self.threshold_rule is None
 
-        def metrics(stage: str) -> MetricCollection:
+        def metrics(stage: str, sync: bool = True) -> MetricCollection:
             return MetricCollection(
                 {
-                    "acc": MulticlassAccuracy(num_classes, average="micro"),
-                    "f1": MulticlassF1Score(num_classes, average="macro"),
+                    "acc": MulticlassAccuracy(num_classes, average="micro", sync_on_compute=sync),
+                    "f1": MulticlassF1Score(num_classes, average="macro", sync_on_compute=sync),
                 },
                 prefix=f"{stage}/",
             )
 
-        # Training loss and accuracy only (macro F1 on training batches teaches nothing and costs every step),
-        # as running sums: one add per step instead of two metric updates. The loss mean is weighted by batch
-        # size, and a NaN loss shows as NaN.
-        self.train_sums = EpochSums(["loss", "correct", "count"])
-        self.val_metrics = metrics("val")
+        # Training loss and accuracy only (macro F1 on training batches teaches nothing and costs every step).
+        # The loss mean is weighted by batch size, and a NaN loss shows as NaN.
+        self.train_loss = batch_mean()
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.val_metrics = metrics("val", val_sync)
         self.test_metrics = metrics("test")
         # Read by the confusion-matrix callback at the end of each val/test epoch.
-        self.val_confmat = MulticlassConfusionMatrix(num_classes)
+        self.val_confmat = MulticlassConfusionMatrix(num_classes, sync_on_compute=val_sync)
         self.test_confmat = MulticlassConfusionMatrix(num_classes)
         if weights_from:
             load_net_weights(self.net, weights_from, option="--model.init_args.weights_from")
@@ -151,29 +153,22 @@ class Classifier(LabTask):
             self.scores[stage].update(self.probabilities(logits.detach())[:, 1])
             self.score_targets[stage].update(target)
         if stage == "train":
-            self.accumulate_train(loss, preds, target)
-            # Each self.log() costs Lightning ~0.3 ms of bookkeeping, a tenth of a small net's step:
-            # the epoch means are kept here and the step value is logged only when the loggers write.
-            if self.loggers_write_this_step():
-                self.log_step_values({"train/loss_step": loss})
+            # epoch means logged at the epoch's end (on_train_epoch_end); the step value under its own name
+            self.train_loss.update(loss.detach(), weight=target.shape[0])
+            self.train_acc.update(preds, target)
+            self.log_step("train/loss_step", loss.detach(), prog_bar=True)
         else:
-            metrics = getattr(self, f"{stage}_metrics")
-            metrics.update(preds, target)
             # sync_dist: the mean over every rank's examples (early stopping and ReduceLROnPlateau follow val/loss)
             self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=target.shape[0], sync_dist=True)
-            self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True)
+            if not self._threshold_chosen_at_epoch_end(stage):
+                metrics = getattr(self, f"{stage}_metrics")
+                metrics.update(preds, target)
+                self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True)
         return loss, preds, target
 
-    def accumulate_train(self, loss: Tensor, preds: Tensor, target: Tensor) -> None:
-        """Add one training batch to the epoch's loss and accuracy sums."""
-        n = target.shape[0]
-        loss = loss.detach().float()
-        self.train_sums.update(torch.stack([loss * n, (preds == target).sum().float(), loss.new_tensor(float(n))]))
-
-    def train_means(self) -> dict[str, Tensor]:
-        """The epoch's ``train/loss`` (batch-size weighted) and ``train/acc`` so far, over every rank."""
-        sums = self.train_sums.compute()
-        return {"train/loss": sums["loss"] / sums["count"], "train/acc": sums["correct"] / sums["count"]}
+    def _threshold_chosen_at_epoch_end(self, stage: str) -> bool:
+        """Whether this stage's thresholded metrics wait for the epoch's end (validation with a threshold rule)."""
+        return stage == "val" and self.threshold_rule is not None
 
     def _loss_and_preds(self, logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         if not self.binary:
@@ -218,7 +213,8 @@ class Classifier(LabTask):
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         _, preds, target = self._step(batch, "val")
-        self.val_confmat.update(preds, target)
+        if not self._threshold_chosen_at_epoch_end("val"):
+            self.val_confmat.update(preds, target)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         _, preds, target = self._step(batch, "test")
@@ -234,11 +230,14 @@ class Classifier(LabTask):
 
     def confusion_matrix(self, stage: str) -> MulticlassConfusionMatrix | None:
         """The ``val`` / ``test`` confusion matrix of the current epoch (reset when the epoch starts)."""
+        if self._threshold_chosen_at_epoch_end(stage):
+            # callbacks.ConfusionMatrixFigure asks before this module's on_validation_epoch_end has run
+            self._class_metrics_end(stage)
         return {"val": self.val_confmat, "test": self.test_confmat}.get(stage)
 
     def on_train_epoch_end(self) -> None:
-        self.log_dict(self.train_means(), prog_bar=True)
-        self.train_sums.reset()
+        # metric objects: Lightning computes them (over every rank) after this hook and resets them
+        self.log_dict({"train/loss": self.train_loss, "train/acc": self.train_acc}, prog_bar=True)
 
     def on_validation_epoch_start(self) -> None:
         self.val_confmat.reset()
@@ -253,7 +252,8 @@ class Classifier(LabTask):
         self._class_metrics_end("test")
 
     def _class_metrics_end(self, stage: str) -> None:
-        """Per-class metrics and AUCs of the whole epoch; on validation, first choose the threshold."""
+        """Per-class metrics and AUCs of the whole epoch; on validation, first choose the threshold. Once per
+        epoch: a second call finds the scores already read and reset."""
         if not self.class_metrics:
             return
         scores, targets = self.scores[stage], self.score_targets[stage]
@@ -272,6 +272,11 @@ class Classifier(LabTask):
             threshold = float(self.decision_threshold)
         values = threshold_metrics(s, t, threshold, self.class_names)
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, on_epoch=True)  # already global
+        if self._threshold_chosen_at_epoch_end(stage):
+            preds = (s >= threshold).long()
+            self.val_metrics.update(preds, t)
+            self.val_confmat.update(preds, t)
+            self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self) -> Any:
         steps = (
@@ -289,11 +294,3 @@ class Classifier(LabTask):
             self.hparams.scheduler_monitor,
             steps,
         )
-
-
-def _accepted_inputs(net: nn.Module) -> set[str] | None:
-    """Names ``net.forward`` accepts, or None if it takes ``**kwargs`` (then it gets everything)."""
-    params = inspect.signature(net.forward).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params}

@@ -7,12 +7,10 @@ from typing import Any, Literal
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection, R2Score
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
-from lab_modules.classifier import _accepted_inputs
-from lab_modules.epoch_sums import EpochSums
 from lab_modules.optim import build_optimizers
-from lab_modules.task import LabTask
+from lab_modules.task import LabTask, accepted_inputs, batch_mean
 from labcore.errors import LabError
 
 LOSSES = ("mse", "mae", "huber")
@@ -76,7 +74,7 @@ class Regressor(LabTask):
         # Not persistent: hparams already carry them, and old checkpoints stay loadable.
         self.register_buffer("shift", torch.tensor(target_shift or [0.0], dtype=torch.float32), persistent=False)
         self.register_buffer("scale", torch.tensor(target_scale or [1.0], dtype=torch.float32), persistent=False)
-        self._net_inputs = _accepted_inputs(net)
+        self._net_inputs = accepted_inputs(net)
 
         def metrics(prefix: str) -> MetricCollection:
             return MetricCollection(
@@ -89,9 +87,7 @@ class Regressor(LabTask):
                 prefix=prefix,
             )
 
-        # training: one add per step (EpochSums); validation and test batches are few, so MeanMetric there
-        self.train_sums = EpochSums(["loss", "count"])
-        self.val_loss, self.test_loss = _mean_loss(), _mean_loss()
+        self.train_loss, self.val_loss, self.test_loss = batch_mean(), batch_mean(), batch_mean()
         self.val_metrics, self.test_metrics = metrics("val/"), metrics("test/")
         base = MetricCollection({"rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError()})
         self.val_baseline = base.clone(prefix="val/baseline_")
@@ -133,7 +129,7 @@ class Regressor(LabTask):
         loss = self.loss_fn(pred, target)
         n = pred.shape[0]
         if stage == "train":
-            self.train_sums.update(torch.stack([loss.detach() * n, loss.new_tensor(float(n))]))
+            self.train_loss.update(loss.detach(), weight=n)  # logged at the epoch's end
             return loss
         getattr(self, f"{stage}_loss").update(loss.detach(), weight=n)
         self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), on_epoch=True, prog_bar=True, batch_size=n)
@@ -160,14 +156,9 @@ class Regressor(LabTask):
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
-    def train_loss(self) -> Tensor:
-        """The epoch's mean training loss so far, weighted by batch size, over every rank's batches (NaN stays)."""
-        sums = self.train_sums.compute()
-        return sums["loss"] / sums["count"]
-
     def on_train_epoch_end(self) -> None:
-        self.log("train/loss", self.train_loss(), prog_bar=True)
-        self.train_sums.reset()
+        # a metric object: Lightning computes it (over every rank) after this hook and resets it
+        self.log("train/loss", self.train_loss, prog_bar=True)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """``pred`` (N x out, real units) and, where the batch has them, ``target`` and ``baseline``."""
@@ -186,10 +177,3 @@ class Regressor(LabTask):
         return build_optimizers(
             params, self.optimizer, self.lr_scheduler, interval, self.hparams.scheduler_monitor, steps
         )
-
-
-def _mean_loss() -> MeanMetric:
-    """The epoch mean of batch losses weighted by batch size. A NaN loss must show, not be dropped: NaN is
-    "replaced" by NaN. (``nan_strategy="disable"`` would also keep it, but torchmetrics 1.9 then ignores the
-    weights, and a short last batch would count as much as a full one.)"""
-    return MeanMetric(nan_strategy=float("nan"))

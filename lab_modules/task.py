@@ -7,12 +7,13 @@ detect, ...) overrides what differs and inherits the rest.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
-from torch import Tensor
-from torchmetrics import Metric
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, Metric
 
 from labcore.errors import LabError
 from labcore.process_group import destroy_at_exit
@@ -54,9 +55,15 @@ class LabTask(L.LightningModule):
     - ``tensors``: anything else -> ``predictions.pt`` (the concatenated dict);
     - ``texts``: lists of strings (e.g. ``source``, ``greedy``, ``beam``) -> ``predictions.tsv``, one column each.
 
+    **Logging.** One idiom: ``self.log`` / ``self.log_dict``, epoch means as torchmetrics objects (updated in
+    the step, logged with ``on_epoch=True`` or from the epoch-end hook), so every value reaches
+    ``trainer.callback_metrics`` and can be monitored (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau).
+    A training step value is logged under its own name (``train/loss_step``, ``on_step=True`` only) beside the
+    epoch mean (``train/loss``), through ``log_step`` at the steps Lightning writes (every ``log_every_n_steps``).
+
     **DDP.** ``ddp_find_unused_parameters``: True for a task whose backward passes leave some
-    parameters out (a GAN's discriminator step never reaches the generator); under a DDP strategy
-    ``setup`` then asks DistributedDataParallel to find them, unless the strategy already says.
+    parameters out (a GAN's discriminator step never reaches the generator); the CLI then picks the DDP
+    strategy's registered ``*_find_unused_parameters_true`` twin (``runtime/strategy.py``).
 
     **Figures.** ``figure_batches(batch, stage)`` -> ``{name: images | {row: images} | Figure}``
     is drawn by ``callbacks.ImageGrids`` on a fixed batch; ``confusion_matrix(stage)`` (a
@@ -72,48 +79,25 @@ class LabTask(L.LightningModule):
     class_names: list[str] = []
     target_names: list[str] = []
     ddp_find_unused_parameters: ClassVar[bool] = False
-    step_bar_values: dict[str, float] = {}
 
     def setup(self, stage: str) -> None:
         # TF32 matmuls on CUDA (Lightning's advice for tensor-core GPUs), full fp32 elsewhere: on a CPU with bf16
-        # units "high" lets oneDNN emulate fp32 matmuls with bf16 passes, which made the temperature RNN's step
-        # 2x and mnist_mlp's 1.3x slower (`tests/test_task_contract.py` pins the choice). Set in every process.
+        # units "high" lets oneDNN emulate fp32 matmuls with bf16 passes, which slows RNN and MLP steps
+        # (`tests/test_task_contract.py` pins the choice; docs/speed.md has the measurement). Set in every process.
         torch.set_float32_matmul_precision("high" if self.trainer.strategy.root_device.type == "cuda" else "highest")
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             destroy_at_exit()  # Lightning leaves the group alive; a gloo group at finalisation can abort the process
-        if self.ddp_find_unused_parameters:
-            # DDPStrategy's DistributedDataParallel arguments; read when it wraps the module, after this hook.
-            ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)
-            if isinstance(ddp_kwargs, dict):
-                ddp_kwargs.setdefault("find_unused_parameters", True)
 
-    def loggers_write_this_step(self) -> bool:
-        """Whether Lightning writes this training step's logged values. A step value logged only then costs
-        nothing on the other steps (each ``self.log`` is ~0.3 ms of Lightning bookkeeping). Lightning's test
-        (``should_update_logs``) runs after the step with the step count before it is incremented:
-        ``(step + 1) % N == 0``, or any step once the run is stopping; ``fast_dev_run`` writes every step,
-        ``N = 0`` none."""
+    def log_step(self, name: str, value: Tensor, **kwargs: Any) -> None:
+        """``self.log(name, value, on_step=True, on_epoch=False)`` at the training steps Lightning writes to the
+        loggers (``(step + 1) % log_every_n_steps == 0``, the step a run stops at, every step under
+        ``fast_dev_run``), so the value a logger shows is the loss of that very step and reaches
+        ``trainer.callback_metrics`` there. The other steps skip Lightning's per-call bookkeeping, a noticeable
+        share of a small net's step."""
         trainer = self.trainer
         n = trainer.log_every_n_steps
-        if trainer.fast_dev_run:
-            return True
-        if not n:
-            return False
-        return (self.global_step + 1) % n == 0 or trainer.should_stop
-
-    def log_step_values(self, values: dict[str, Tensor | float]) -> None:
-        """Training-step values (``train/loss_step``) written straight to the loggers, at the step Lightning would
-        write them (call it when ``loggers_write_this_step()``), and shown on the progress bar
-        (``step_bar_values``, read by ``callbacks.LabProgressBar``).
-
-        ``self.log(..., on_step=True)`` does the same through Lightning's result collection, which then re-reads
-        every value logged so far after every later step of the epoch (~0.1 ms a step, 3% of a small net's step).
-        The loggers' ``log_metrics`` write on rank 0 only; rows carry ``epoch`` as Lightning's do.
-        """
-        scalars = {k: float(v.detach() if isinstance(v, Tensor) else v) for k, v in values.items()}
-        self.step_bar_values = scalars
-        for logger in self.loggers:
-            logger.log_metrics({**scalars, "epoch": self.current_epoch}, step=self.global_step)
+        if trainer.fast_dev_run or (n and ((self.global_step + 1) % n == 0 or trainer.should_stop)):
+            self.log(name, value, on_step=True, on_epoch=False, **kwargs)
 
     def figure_batches(self, batch: dict[str, Tensor], stage: str) -> dict[str, Any]:
         """What ``ImageGrids`` draws for this fixed ``batch`` (eval mode, no grad). Default: nothing."""
@@ -126,6 +110,22 @@ class LabTask(L.LightningModule):
     def probabilities(self, outputs: Tensor) -> Tensor:
         """N x C class probabilities from ``self(**inputs)``. Default: softmax over the last dim."""
         return outputs.softmax(dim=-1)
+
+
+def batch_mean() -> MeanMetric:
+    """The epoch mean of batch values (a loss) weighted by batch size (``update(value, weight=n)``), synchronised
+    across ranks. A NaN value must show, not be dropped: NaN is "replaced" by NaN. (``nan_strategy="disable"``
+    would also keep it, but torchmetrics then ignores the weights, and a short last batch would count as much
+    as a full one.)"""
+    return MeanMetric(nan_strategy=float("nan"))
+
+
+def accepted_inputs(net: nn.Module) -> set[str] | None:
+    """Names ``net.forward`` accepts, or None if it takes ``**kwargs`` (then it gets every batch entry)."""
+    params = inspect.signature(net.forward).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
 
 
 def resolve_monitor(model: Any, monitor: str | None, mode: str, where: str) -> tuple[str | None, str]:

@@ -177,3 +177,36 @@ def test_the_checkpoint_state_is_used_instead_of_refitting(tmp_path):
             lookback=5,
             from_checkpoint=str(ckpt),
         ).setup("test")
+
+
+# Fails on the old code: the data filled only the first target's column and the net added that value to every
+# target, so with two targets an untrained residual forecaster was not the naive forecast.
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_residual_forecaster_starts_as_the_naive_forecast_for_each_target(tmp_path, horizon):
+    rng = np.random.default_rng(0)
+    extra = {"Hum": rng.normal(60, 9, 120), "Wind": rng.normal(5, 1, 120)}
+    path = _csv(tmp_path, rng.normal(15, 3, 120), extra=extra)
+    # the targets in another order than the inputs: each must be matched with its own input column
+    dm = _dm(path, value_columns=["Temp", "Wind", "Hum"], target_columns=["Hum", "Temp"], lookback=4, horizon=horizon)
+    info = dm.model_info()
+    assert info["target_index"] == [2, 0] and info["out_features"] == 2 * horizon
+    net = RNNForecaster(
+        input_size=info["input_size"],
+        out_features=info["out_features"],
+        residual=True,
+        target_index=info["target_index"],
+    )
+    torch.nn.init.zeros_(net.head.weight)
+    torch.nn.init.zeros_(net.head.bias)  # the head predicts no change
+    batch = dm.datasets["val"].__getitems__(list(range(5)))
+    with torch.no_grad():
+        torch.testing.assert_close(net(batch["window"]), batch["naive"])
+
+
+def test_residual_forecaster_needs_every_target_among_the_inputs(tmp_path):
+    path = _csv(tmp_path, np.arange(60.0), extra={"Hum": np.arange(60.0) * 2})
+    info = _dm(path, value_columns=["Temp"], target_columns=["Temp", "Hum"], lookback=4).model_info()
+    assert info["target_index"] is None
+    with pytest.raises(LabError, match="every target must be an input column"):
+        RNNForecaster(input_size=1, out_features=2, residual=True, target_index=info["target_index"])
+    assert RNNForecaster(input_size=2, out_features=1, residual=True, target_index=1).target_index == [1]

@@ -9,6 +9,7 @@ import lightning as L
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from torchmetrics.functional.classification import multiclass_confusion_matrix, multiclass_f1_score
 
 from datamodules.tabular import TableDataset
 from datamodules.tensor_dataset import dict_collate
@@ -84,6 +85,38 @@ def test_threshold_chosen_on_val_is_the_one_applied_on_test():
     assert result["test/pr_auc"] == pytest.approx(float(expected["pr_auc"]), abs=1e-5)
     pred = model.predict_step({"x": test[0]}, 0)["pred"]
     assert torch.equal(pred, (test_scores >= chosen).long())
+
+
+# Fails on the old code: val/acc, val/f1 and the validation confusion matrix used the previous epoch's threshold
+# (the starting 0.5 at epoch 0) while val/threshold logged the new one.
+def test_validation_metrics_use_the_threshold_they_log():
+    class Seen(L.Callback):
+        """What a figure callback sees at the validation epoch's end, and what the checkpoint monitor reads."""
+
+        def on_validation_epoch_end(self, trainer, pl_module):  # callbacks run before the module's hook
+            self.confmat = pl_module.confusion_matrix("val").compute().clone()
+
+        def on_validation_end(self, trainer, pl_module):
+            self.metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+
+    torch.manual_seed(0)
+    model = Classifier(
+        TabularMLP(4, 2, hidden=[8]), num_classes=2, class_names=["normal", "fraud"], threshold="best_f1"
+    )
+    val = _data(300, 1)
+    seen = Seen()
+    _trainer(max_epochs=1, callbacks=[seen]).fit(model, _loader(*_data(400, 0)), _loader(*val, batch_size=64))
+    threshold = seen.metrics["val/threshold"]
+    assert threshold == pytest.approx(float(model.decision_threshold)) and threshold != pytest.approx(0.5)
+    with torch.no_grad():
+        scores = model.probabilities(model(x=val[0]))[:, 1]
+    preds = (scores >= threshold).long()
+    assert not torch.equal(preds, (scores >= 0.5).long())  # the threshold changes decisions: the test can fail
+    assert seen.metrics["val/acc"] == pytest.approx(float((preds == val[1]).float().mean()), abs=1e-6)
+    f1 = multiclass_f1_score(preds, val[1], num_classes=2, average="macro")
+    assert seen.metrics["val/f1"] == pytest.approx(float(f1), abs=1e-6)
+    assert torch.equal(seen.confmat, multiclass_confusion_matrix(preds, val[1], num_classes=2))
+    assert seen.confmat.sum() == len(val[1])
 
 
 def test_class_metrics_need_two_classes():

@@ -6,12 +6,15 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from labcore.errors import LabError
+
 
 class RNNForecaster(nn.Module):
     """A recurrent layer stack (``cell``: ``rnn`` = Elman/tanh, ``lstm`` or ``gru``) read at the last
     step, then a linear head. ``residual``: the head predicts the change from the window's last value
-    of the target column ``target_index`` (filled from the data), so an untrained net starts as the
-    naive forecast."""
+    of each target's input column, so an untrained net starts as the naive forecast. ``target_index``
+    (filled from the data) is that column, or one column per target when there are several; the outputs
+    are step-major (``out[h * K + k]`` for target k of K at horizon step h), as the data's targets."""
 
     def __init__(
         self,
@@ -22,7 +25,7 @@ class RNNForecaster(nn.Module):
         cell: Literal["rnn", "lstm", "gru"] = "lstm",
         dropout: float = 0.0,
         residual: bool = False,
-        target_index: int | None = None,
+        target_index: int | list[int] | None = None,
     ) -> None:
         super().__init__()
         rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
@@ -31,15 +34,26 @@ class RNNForecaster(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, out_features)
-        self.residual, self.target_index = residual, target_index
-        if residual and target_index is None:
-            raise ValueError("residual=True needs target_index (the target column among the inputs)")
+        self.residual = residual
+        self.target_index = [target_index] if isinstance(target_index, int) else target_index
+        if residual and not self.target_index:
+            raise LabError(
+                "residual forecaster: every target must be an input column; add the targets to "
+                "--data.init_args.value_columns or set --model.init_args.net.init_args.residual false"
+            )
+        if residual and out_features % len(self.target_index) != 0:
+            raise LabError(
+                f"residual forecaster: out_features={out_features} is not a whole horizon of "
+                f"{len(self.target_index)} targets (target_index={target_index}); remove out_features and "
+                "target_index from the config (they are filled from the data)"
+            )
 
     def forward(self, window: Tensor) -> Tensor:
         out, _ = self.rnn(window)
         y = self.head(self.dropout(out[:, -1]))
-        if self.residual:
-            y = y + window[:, -1, self.target_index : self.target_index + 1]
+        if self.residual:  # each target's last value, repeated over the horizon (step-major)
+            last = window[:, -1, self.target_index]
+            y = y + last.repeat(1, y.shape[1] // last.shape[1])
         return y
 
 
