@@ -3,6 +3,7 @@ the ones CI calls, its links resolve, and the Python snippet of docs/python.md r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -48,3 +49,55 @@ def test_the_python_snippet_runs_as_printed(tmp_path, monkeypatch, capsys):
     assert 0.0 <= float(acc) <= 1.0
     assert best.startswith("runs/mnist_mlp/version_0/checkpoints/") and (tmp_path / best).is_file()
     assert sys.modules["cli"].__file__ == str(ROOT / "cli.py")
+
+
+_PATH = re.compile(
+    r"(?<![\w/.<-])((?:benchmarks|callbacks|commands|runtime|labcore|datamodules|lab_modules|scripts|tests|configs)"
+    r"/[\w/.-]*\.(?:py|yaml|sbatch|sh|json))\b"
+)
+
+
+def _docs_texts() -> dict[str, str]:
+    pages = [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "docs" / "results").glob("*.json")),
+    ]
+    return {p.relative_to(ROOT).as_posix(): p.read_text() for p in pages}
+
+
+# Files a page asks the reader to write (worked examples), or that a documented command writes.
+_WRITTEN_BY_THE_READER = {
+    "configs/labs/series/sine_forecast.yaml",
+    "configs/labs/vision/mnist_cnn_sgd.yaml",
+    "configs/labs/vision/my_lab.yaml",
+    "configs/sweeps/sentiment_rnn_hidden.yaml",
+}
+
+
+def test_every_file_the_docs_name_exists():
+    """A page or results row that names a moved or deleted module (a benchmark runner, a callbacks/ file that
+    went to runtime/) fails here, not in a reader's shell."""
+    missing = []
+    for page, text in _docs_texts().items():
+        for path in sorted(set(_PATH.findall(text))):
+            if path not in _WRITTEN_BY_THE_READER and not (ROOT / path).exists():
+                missing.append(f"{page}: {path}")
+    assert not missing, "\n".join(missing)
+
+
+def test_every_results_command_runs_an_existing_driver_and_lab():
+    from benchmarks.specs import FAMILIES
+
+    for results in sorted((ROOT / "docs" / "results").glob("*.json")):
+        for row in json.loads(results.read_text()):
+            words = row["command"].split()
+            assert words[0] == "python", row
+            if words[1] == "-m":
+                assert words[2] == "benchmarks.results", row
+                family = words[words.index("--family") + 1]
+                assert family == results.stem, row
+                labs = {r.lab.partition("[")[0] for r in FAMILIES[family].runs}
+                assert words[words.index("--labs") + 1] in labs, row
+            else:
+                assert (ROOT / words[1]).is_file(), row

@@ -38,6 +38,8 @@ def test_every_generated_table_matches_its_data(capsys):
 
 def test_a_changed_value_fails_the_check_until_the_tables_are_rewritten(copy, capsys):
     tables = _docs_tables()
+    # the page's gallery blocks list the figures that exist: without them the copy would differ already
+    shutil.copytree(ROOT / "docs" / "gallery", copy / "docs" / "gallery")
     assert tables.main(["--check", "--root", str(copy)]) == 0
     path = copy / "docs" / "results" / "vision.json"
     rows = json.loads(path.read_text())
