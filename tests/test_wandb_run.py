@@ -4,6 +4,7 @@ W&B run across SIGTERM and resume; one run under 2-process DDP."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 from pathlib import Path
 
@@ -149,6 +150,13 @@ def test_fit_run_file_has_identity_best_summary_table_and_model_artifact(tmp_pat
     assert entry.path == "model.ckpt"
     assert Path(entry.local_path).read_bytes() == Path(s["best_checkpoint"]).read_bytes()
     assert "MNISTDataModule" in torch.load(entry.local_path, weights_only=True)  # the data state
+
+    # docs/wandb.md: the downloaded model.ckpt and the lab config are all `predict` needs.
+    downloaded = tmp_path / "ckpt" / "model.ckpt"
+    downloaded.parent.mkdir()
+    shutil.copyfile(entry.local_path, downloaded)
+    pred = cli("predict", "--config", MNIST, *TINY, "--ckpt_path", str(downloaded), runs_dir=tmp_path / "p", lab="p")
+    assert (pred / "predictions.csv").read_text().count("\n") > 1
 
 
 def _new_bests(curve: list[float]) -> list[float]:
