@@ -4,6 +4,7 @@ the test metrics of the checkpoint tested, parameter counts, fit time; plus the 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,6 +13,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from lab_modules.nets.params import count_parameters
 from lab_modules.task import LabTask
+from runtime.wandb_run import LOG_MODEL_KEY
 
 
 def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
@@ -129,8 +131,73 @@ class WandbRunSummary(Callback):
             logger.experiment.summary["test_checkpoint"] = str(tested)
 
 
+class BestModelArtifact(Callback):
+    """The best checkpoint (by the task's monitored metric, the whole Lightning checkpoint with its data state) as
+    one version of a W&B model artifact, aliased ``best`` and ``latest``, for every ``WandbLogger`` whose run
+    config has ``model_artifact`` (``<name>:best``) and ``log_model`` (set by ``runtime.wandb_run`` from the
+    logger's ``log_model`` option). The file is ``model.ckpt``; the metadata holds ``score`` (the monitored
+    value), ``monitor``, ``mode``, ``epoch``, ``global_step`` and ``original_filename``.
+
+    ``log_model: true``: at fit end. ``log_model: all``: also each new best as it appears (checked before every
+    validation, as the previous one was decided at the end of the last), so the versions trace the run's bests.
+    """
+
+    def __init__(self) -> None:
+        self._logged: set[tuple[str, str, float | None]] = set()
+
+    @staticmethod
+    def _targets(trainer: Trainer, every_best: bool) -> list[tuple[WandbLogger, str]]:
+        if not trainer.is_global_zero:
+            return []
+        out = []
+        for logger in wandb_loggers(trainer):
+            config = logger.experiment.config
+            intent, target = config.get(LOG_MODEL_KEY), config.get("model_artifact")
+            if intent and target and (intent == "all" or not every_best):
+                out.append((logger, str(target).rpartition(":")[0] or str(target)))
+        return out
+
+    def _log_best(self, trainer: Trainer, pl_module: LightningModule, every_best: bool) -> None:
+        ckpt = trainer.checkpoint_callback
+        path = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
+        if not path or not Path(path).is_file():
+            return
+        targets = self._targets(trainer, every_best)
+        if not targets:
+            return
+        import wandb  # only runs with a WandbLogger get here
+
+        score = None if ckpt.best_model_score is None else float(ckpt.best_model_score)
+        monitor, mode = monitored(trainer, pl_module)
+        epoch, step = best_checkpoint_epoch(path)
+        metadata = {
+            "score": score,
+            "monitor": monitor,
+            "mode": mode,
+            "epoch": epoch,
+            "global_step": step,
+            "original_filename": Path(path).name,
+        }
+        for logger, name in targets:
+            key = (name, path, score)
+            if key in self._logged:
+                continue
+            artifact = wandb.Artifact(name=name, type="model", metadata=metadata)
+            artifact.add_file(path, name="model.ckpt", policy=getattr(logger, "add_file_policy", "mutable"))
+            logger.experiment.log_artifact(artifact, aliases=["best", "latest"])
+            self._logged.add(key)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._log_best(trainer, pl_module, every_best=True)
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log_best(trainer, pl_module, every_best=False)
+
+
 def dashboard_callbacks(loggers: Any, table_rows: int = 64) -> list[Callback]:
-    """What ``cli.py`` adds to a run whose config attaches a ``WandbLogger``: ``WandbRunSummary`` and
+    """What ``cli.py`` adds to a run whose config attaches a ``WandbLogger``: ``WandbRunSummary``,
+    ``BestModelArtifact`` (idle unless the logger's ``log_model`` is set) and
     ``callbacks.wandb_tables.PredictionTables`` (``table_rows`` rows; 0: no table)."""
     if loggers in (None, False, True):
         return []
@@ -139,7 +206,7 @@ def dashboard_callbacks(loggers: Any, table_rows: int = 64) -> list[Callback]:
         return []
     from callbacks.wandb_tables import PredictionTables
 
-    return [WandbRunSummary(), PredictionTables(rows=table_rows)]
+    return [WandbRunSummary(), BestModelArtifact(), PredictionTables(rows=table_rows)]
 
 
 WANDB_TABLE_ROWS_HELP = "Rows of the test-prediction table a W&B run gets (callbacks.wandb_tables; 0: none)."

@@ -12,8 +12,10 @@ the logger is built:
 - ``tags``: ``family:<configs/labs/family>``, ``task:<task class>``, ``net:<net class>`` (the resolved
   data source, known only once the data is set up, is added by ``callbacks.WandbDashboard``);
 - ``config``: the run directory and the git commit of the code (and, with ``log_model``, ``model_artifact``:
-  ``<name>:best``, the checkpoint the summary's best value and test metrics belong to);
-- ``checkpoint_name``: the model artifact's name (``log_model``), after the run.
+  ``<name>:best``, the checkpoint the summary's best value and test metrics belong to, and ``log_model``);
+- ``checkpoint_name``: the model artifact's name, after the run;
+- ``log_model``: always False for the logger itself. The user's ``log_model`` goes into the run config, and
+  ``callbacks.wandb_summary.BestModelArtifact`` logs the best checkpoint from it (see ``configure_logger``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 ID_FILE = "wandb_id"
 GROUP_ENV = "DL_LABS_WANDB_GROUP"  # a compare spec's name, set for its variants' processes
+LOG_MODEL_KEY = "log_model"  # the run config's copy of the logger's log_model option (True or "all")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -124,9 +127,13 @@ def configure_logger(
         "git_commit": git_commit(),
     }
     args.checkpoint_name = args.get("checkpoint_name") or artifact_name(group, lab if group != lab else "", version)
-    if args.get("log_model"):  # where the dashboard's numbers' checkpoint is: the artifact's `best` alias
+    log_model = args.get("log_model") or False
+    if log_model:  # where the dashboard's numbers' checkpoint is: the artifact's `best` alias
         args.config["model_artifact"] = f"{args.checkpoint_name}:best"
-    # WANDB_MODE=offline makes the run offline; the logger's own flag additionally refuses log_model (it assumes
-    # checkpoints cannot be kept offline, while W&B keeps them for `wandb sync`), so it is set only without it.
-    if os.environ.get("WANDB_MODE") in ("offline", "dryrun") and not args.get("log_model"):
+        args.config[LOG_MODEL_KEY] = log_model
+    # The artifact is logged by callbacks.wandb_summary.BestModelArtifact (it reads the two keys above), not by
+    # the logger: Lightning's log_model uploads the checkpoints of EVERY ModelCheckpoint and tags each one's
+    # best as `best`, and the run has two (the best by the task's metric and the per-epoch last.ckpt).
+    args.log_model = False
+    if os.environ.get("WANDB_MODE") in ("offline", "dryrun"):
         args.offline = True

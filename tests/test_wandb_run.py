@@ -4,6 +4,7 @@ W&B run across SIGTERM and resume; one run under 2-process DDP."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 from pathlib import Path
 
@@ -80,14 +81,15 @@ def test_logger_args_name_group_job_type_tags_and_config(tmp_path, monkeypatch):
     assert (args.group, args.name) == ("cifar_optimizers", "cifar_optimizers/Adam/version_0")
     assert args.checkpoint_name == "cifar_optimizers-Adam-version_0"
     assert args.config["model_artifact"] == "cifar_optimizers-Adam-version_0:best"
-    # Lightning's WandbLogger refuses offline=True with log_model; WANDB_MODE=offline keeps the run offline.
-    assert not args.get("offline")
+    # The intent goes to the run config, for callbacks.wandb_summary.BestModelArtifact; Lightning's own log_model
+    # (every ModelCheckpoint's files, two `best` versions) stays off, so the offline flag is allowed again.
+    assert args.config["log_model"] is True and args.log_model is False and args.offline is True
 
 
 # --- whole runs, read back from the run file ----------------------------------------------------------------
-def _log_model_config(tmp_path: Path) -> str:
+def _log_model_config(tmp_path: Path, log_model: bool | str = True) -> str:
     cfg = yaml.safe_load(Path(WANDB).read_text())
-    cfg["trainer"]["logger"][-1]["init_args"]["log_model"] = True
+    cfg["trainer"]["logger"][-1]["init_args"]["log_model"] = log_model
     path = tmp_path / "wandb_log_model.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return str(path)
@@ -138,11 +140,58 @@ def test_fit_run_file_has_identity_best_summary_table_and_model_artifact(tmp_pat
     assert table["columns"][:6] == ["index", "image", "true", "predicted", "correct", "probability"]
     assert all(row[1]["_type"] == "image-file" for row in table["data"])
 
+    # One model artifact version, aliased best: the best checkpoint file itself (with its data state).
+    (best_model,) = [a for a in r.artifacts if a.type == "model"]
+    assert best_model.name == "wb-version_0" and set(best_model.aliases) == {"best", "latest"}
+    meta = yaml.safe_load(best_model.metadata)
+    assert meta["score"] == pytest.approx(s["best_score"]) and meta["epoch"] == best_epoch
+    assert (meta["monitor"], meta["mode"]) == ("val/acc", "max")
+    (entry,) = best_model.manifest.contents
+    assert entry.path == "model.ckpt"
+    assert Path(entry.local_path).read_bytes() == Path(s["best_checkpoint"]).read_bytes()
+    assert "MNISTDataModule" in torch.load(entry.local_path, weights_only=True)  # the data state
+
+    # docs/wandb.md: the downloaded model.ckpt and the lab config are all `predict` needs.
+    downloaded = tmp_path / "ckpt" / "model.ckpt"
+    downloaded.parent.mkdir()
+    shutil.copyfile(entry.local_path, downloaded)
+    pred = cli("predict", "--config", MNIST, *TINY, "--ckpt_path", str(downloaded), runs_dir=tmp_path / "p", lab="p")
+    assert (pred / "predictions.csv").read_text().count("\n") > 1
+
+
+def _new_bests(curve: list[float]) -> list[float]:
+    """The values a max-mode top-1 checkpoint is replaced at (strictly better than every earlier one)."""
+    out: list[float] = []
+    for value in curve:
+        if not out or value > out[-1]:
+            out.append(value)
+    return out
+
+
+@pytest.mark.slow
+def test_log_model_all_logs_each_new_best_as_a_version(tmp_path):
+    run = cli(
+        "fit",
+        "--config",
+        MNIST,
+        "--config",
+        _log_model_config(tmp_path, "all"),
+        *SMALL,
+        "--trainer.max_epochs",
+        "3",
+        "--wandb_table_rows",
+        "0",
+        runs_dir=tmp_path / "runs",
+        lab="wball",
+    )
+    _process_exit()
+    (r,) = offline_runs(run)
+    curve = [h["val/acc"] for h in r.history if "val/acc" in h]
     models = [a for a in r.artifacts if a.type == "model"]
-    assert models and {a.name for a in models} == {"wb-version_0"}
-    (best_model,) = [a for a in models if "best" in a.aliases]
-    assert yaml.safe_load(best_model.metadata)["score"] == pytest.approx(s["best_score"])
-    assert [c.path for c in best_model.manifest.contents] == ["model.ckpt"]
+    assert {a.name for a in models} == {"wball-version_0"} and all("best" in a.aliases for a in models)
+    scores = [yaml.safe_load(a.metadata)["score"] for a in models]
+    assert scores == pytest.approx(_new_bests(curve))
+    assert scores[-1] == pytest.approx(summary(run)["best_score"])
 
 
 @pytest.mark.slow
