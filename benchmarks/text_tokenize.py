@@ -6,8 +6,8 @@ Both build the vocabulary on the texts, then turn every text into ids; the loop 
 reports did (``re.findall`` per text + a dict lookup per token). Both give identical ids
 (checked here). Prints texts/s of each and the ratio, from one run.
 
-Measured on the 2-core build machine the ``tokenizers`` path is NOT faster (0.7-1.0x on
-rt_polarity, IMDB and TREC, with ``encode_batch_fast``, which skips offsets): a word-level split
+Measured on a 2-core machine the ``tokenizers`` path is NOT faster on rt_polarity, IMDB and TREC
+(with ``encode_batch_fast``, which skips offsets): a word-level split
 is C-speed ``re`` plus dict lookups in CPython, and ``tokenizers``' per-token cost (normalized
 strings, Encoding objects) only pays off with many cores (Rayon threads) or sub-word models.
 Run it on the target machine before quoting a ratio.

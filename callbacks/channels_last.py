@@ -32,7 +32,7 @@ class ChannelsLast(Callback):
     """Puts the task module's 4-d weights (convolutions) and every 4-d float tensor of each batch into
     ``torch.channels_last``. The results are the same numbers up to float rounding.
 
-    Lightning 2.6 calls the ``on_*_batch_start`` hooks after the batch is on the device and before the
+    Lightning calls the ``on_*_batch_start`` hooks after the batch is on the device and before the
     step, with the same dict the step gets, so converting its values in place reaches the step. Nets
     without 4-d weights or inputs are left as they are (a no-op).
     """

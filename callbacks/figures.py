@@ -35,7 +35,7 @@ def log_figure(trainer: Trainer, fig: plt.Figure, name: str, step: int | None = 
         path.write_bytes(png.getvalue())
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                # the PNG's pixels: add_figure would lay out and draw the figure a second time (~0.15 s each)
+                # the PNG's pixels: add_figure would lay out and draw the figure a second time
                 image = np.asarray(Image.open(png).convert("RGB"))
                 logger.experiment.add_image(name, image, global_step=step, dataformats="HWC")
             elif isinstance(logger, WandbLogger):
@@ -52,7 +52,7 @@ def image_grid(
     """A grid of images (``N x H x W`` or ``N x H x W x 3`` in [0, 1]) with optional titles.
 
     The tiles are pasted into one mosaic drawn on one axes, titles written above their tiles: one
-    subplot per image made a 64-image figure take ~1 s to lay out and draw, this takes ~0.1 s.
+    subplot per image made a 64-image figure many times slower to lay out and draw.
     """
     images = np.asarray(images, dtype=np.float32)
     n = len(images)

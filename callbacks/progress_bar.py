@@ -12,8 +12,8 @@ class LabProgressBar(RichProgressBar):
     """``RichProgressBar`` (public options only) that updates its training task every ``update_every`` batches
     and on the last one.
 
-    Lightning's bar updates the Rich task and re-reads every progress-bar metric after each training batch
-    (~0.2 ms); for a small net's 3 ms CPU step that is 7% of the run, while the screen is only redrawn
+    Lightning's bar updates the Rich task and re-reads every progress-bar metric after each training batch,
+    a visible share of a small net's CPU step, while the screen is only redrawn
     ``refresh_rate`` times a second anyway. ``leave=False`` (Lightning's default) keeps one bar for the whole
     fit: with ``leave=True`` the bar is stopped and restarted at every epoch's start, and each stop waits for
     the redraw thread's sleep (up to ``1 / refresh_rate`` s an epoch).

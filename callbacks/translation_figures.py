@@ -34,7 +34,7 @@ class TranslationAttention(Callback):
     ``num_examples`` validation / test sentences and draws, per sentence, the attention of every
     output token (rows) over the source tokens (columns), labelled with the tokens. The RNN's
     attention; the Transformer's last-layer cross-attention, averaged over heads (``head``: one head).
-    Nets without attention (R2-L16's plain encoder-decoder) draw nothing.
+    Nets without attention (the report's plain encoder-decoder) draw nothing.
 
     Reads ``pl_module.translate`` / ``pl_module.to_text`` (``lab_modules.seq2seq.Seq2Seq``) and the
     datamodule's ``texts`` / ``encode_pairs`` / ``source_tokens`` / ``target_tokens``.

@@ -1,4 +1,4 @@
-"""MNIST with Gaussian noise for the denoising autoencoder (R2-L23)."""
+"""MNIST with Gaussian noise for the denoising autoencoder (see docs/generative.md)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ Both kinds share one pipeline, run by the ``tokenizers`` library:
 
 - normaliser: NFKC (French narrow no-break spaces become plain spaces) and optional lower-casing;
 - pre-tokeniser: ``Metaspace`` (every word-initial piece carries ``▁``) then punctuation split off
-  (R2-L16 left ``va!`` as one word): ``"Va-t'en !"`` -> ``▁va - t ' en ▁!``;
-- model: ``WordLevel`` (unknown words -> ``<unk>``, never ``<pad>`` as R2-L16 did) or ``BPE``;
+  (the translation report left ``va!`` as one word): ``"Va-t'en !"`` -> ``▁va - t ' en ▁!``;
+- model: ``WordLevel`` (unknown words -> ``<unk>``, never ``<pad>`` as the report did) or ``BPE``;
 - decoder: ``Metaspace``, so decoding is exact: ``decode(encode(x)) == normalise(x)`` for in-vocabulary text.
 
 Specials: ``<pad>`` = 0, ``<unk>`` = 1, ``<bos>`` = 2, ``<eos>`` = 3. A ``SeqEncoder`` serialises to

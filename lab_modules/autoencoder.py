@@ -1,4 +1,4 @@
-"""Denoising autoencoder task (R2-L23): MSE to the clean image, PSNR/SSIM beside the noisy input's."""
+"""Denoising autoencoder task: MSE to the clean image, PSNR/SSIM beside the noisy input's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CycleGAN task (R2-L21): two generators, two PatchGAN discriminators, LSGAN + cycle + identity."""
+"""CycleGAN task: two generators, two PatchGAN discriminators, LSGAN + cycle + identity."""
 
 from __future__ import annotations
 

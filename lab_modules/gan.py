@@ -1,4 +1,4 @@
-"""GAN task (R2-L20): non-saturating BCE GAN with Lightning manual optimisation, MNIST-FID."""
+"""GAN task: non-saturating BCE GAN with Lightning manual optimisation, MNIST-FID."""
 
 from __future__ import annotations
 

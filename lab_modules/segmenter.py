@@ -1,4 +1,4 @@
-"""Binary segmentation task (R2-L19): Dice + BCE loss (smp.losses), IoU and Dice (torchmetrics)."""
+"""Binary segmentation task: Dice + BCE loss (smp.losses), IoU and Dice (torchmetrics)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ class Seq2Seq(LabTask):
 
     Training: cross-entropy over the shifted targets, padding ignored, optional label smoothing;
     ``teacher_forcing`` is the probability that the decoder is fed the reference token rather
-    than its own previous prediction (R2-L16: 0.5; gradient clipping comes from the trainer,
+    than its own previous prediction (the report's: 0.5; gradient clipping comes from the trainer,
     ``gradient_clip_val``). ``train/loss_epoch`` is the token-weighted mean of the epoch's
     batch losses over every rank (a ``MeanMetric``, so a mid-epoch resume restores it).
     Validation and test: ``loss``, the corpus token mean of the cross-entropy under teacher forcing

@@ -1,6 +1,6 @@
 """SIGTERM / SIGINT during ``fit``: write ``last.ckpt`` at the next batch end, print one line, exit non-zero.
 
-Why not Lightning 2.6.6's own handling: its SIGTERM handler only sets ``trainer.received_sigterm``, and the
+Why not Lightning's own handling: its SIGTERM handler only sets ``trainer.received_sigterm``, and the
 loops then raise ``SIGTERMException``, a ``SystemExit`` with code 0, after writing nothing (its docs suggest
 ``OnExceptionCheckpoint``, which saves from ``on_exception`` at whatever point the loop stopped). Under DDP
 it broadcasts rank 0's flag, so a signal that reaches another rank only stops that rank (the others wait in

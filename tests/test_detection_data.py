@@ -101,7 +101,7 @@ def test_download_offline_is_one_line_error(monkeypatch):
 
 
 def test_resize_and_flip_move_boxes_exactly():
-    # R2-L12 resized the images and not the boxes: both must move together
+    # the report resized the images and not the boxes: both must move together
     image = torch.zeros(3, 100, 200, dtype=torch.uint8)  # H 100, W 200
     image[:, 10:50, 20:60] = 255  # the object fills its box
     boxes = torch.tensor([[20.0, 10.0, 60.0, 50.0]])

@@ -100,7 +100,7 @@ def test_net_matches_airbench94():
     torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.slow  # ~13 s on one core: batch 1024 (the lr conversion holds at airbench's batch size only)
+@pytest.mark.slow  # long on one core: batch 1024 (the lr conversion holds at airbench's batch size only)
 def test_one_group_sgd_follows_airbench_param_groups():
     """The lab's one SGD group (mean loss, lr 1.5, weight_decay 0.0153/11.5, BatchNorm bias = 8 * shift) takes the
     same steps as airbench94's two groups (summed loss, lr 11.5/kilostep_scale, BatchNorm biases 64x lr)."""

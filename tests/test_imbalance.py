@@ -93,7 +93,7 @@ def test_minority_subsampling_happens_before_the_split(plain):
 
 
 def test_the_imbalanced_lab_compares_every_strategy():
-    # R2-L8 was about imbalance but applied no SMOTE, under-sampling or class weights
+    # the report was about imbalance but applied no SMOTE, under-sampling or class weights
     spec = yaml.safe_load((ROOT / "configs/compare/imbalanced.yaml").read_text())
     chosen = {a.split("=", 1)[1] for args in spec["variants"].values() for a in args if "imbalance=" in a}
     assert chosen == set(IMBALANCE)

@@ -21,8 +21,8 @@ from tests.ledger_helpers import LABS, batches, lab
 GENERATIVE = LABS / "generative"
 
 
-# --- R2-L22: BCE targets in [-1, 1] ---------------------------------------------------------------------------------
-# The flaw: R2-L22 normalised MNIST to [-1, 1] and fed it to BCE as targets (a "loss" with no likelihood
+# --- vae: BCE targets in [-1, 1] ------------------------------------------------------------------------------------
+# The flaw: the report normalised MNIST to [-1, 1] and fed it to BCE as targets (a "loss" with no likelihood
 # meaning, negative terms included). Fails if: a VAE lab config's training batches are not in [0, 1], or
 # the VAE accepts [-1, 1] targets instead of refusing them.
 @pytest.mark.parametrize("config", ["vae.yaml", "vae_conv.yaml"])
@@ -39,8 +39,8 @@ def test_vae_targets_are_in_0_1(tmp_path, config):
         built.model.training_step({"image": x * 2 - 1, "label": torch.zeros(len(x), dtype=torch.long)}, 0)
 
 
-# --- R2-L23: one noise draw reused for every epoch --------------------------------------------------------------------
-# The flaw: R2-L23 added noise once, before training, so every epoch saw the same noisy images. Fails if:
+# --- denoising_ae: one noise draw reused for every epoch --------------------------------------------------------------
+# The flaw: the report added noise once, before training, so every epoch saw the same noisy images. Fails if:
 # an example's noisy version is the same in two training epochs (read through the public train loader),
 # or validation noise changes between passes or between two datamodules (it must be fixed by its seed).
 def test_denoising_noise_is_fresh_each_epoch_and_fixed_for_validation():
@@ -68,8 +68,8 @@ def test_denoising_noise_is_fresh_each_epoch_and_fixed_for_validation():
     assert all(torch.equal(val_a[k], val_b[k]) and torch.equal(val_a[k], val_c[k]) for k in val_a)
 
 
-# --- R2-L23: PSNR averaged over batches -------------------------------------------------------------------------------
-# The flaw: R2-L23 averaged per-batch PSNRs, which depends on how the split is cut into batches (and is
+# --- denoising_ae: PSNR averaged over batches -------------------------------------------------------------------------
+# The flaw: the report averaged per-batch PSNRs, which depends on how the split is cut into batches (and is
 # not the PSNR of the split). Fails if: test/psnr (or psnr_noisy) is not 10 log10(1 / MSE over the whole
 # split). The two batches here have very different errors, so their mean PSNR is 10 dB above the split's.
 def test_psnr_is_over_the_whole_split_not_a_mean_of_batches():

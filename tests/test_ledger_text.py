@@ -40,7 +40,7 @@ def _official_trec(name: str) -> list[str]:
     return [parse_trec_line(ln)[1] for ln in lines if ln.strip()]
 
 
-# --- R4 Q4.2: prefix tuning's extended attention mask ------------------------------------------------
+# --- trec_prefix_tuning: prefix tuning's extended attention mask -------------------------------------
 # The flaw: the prefix was not given its own ones in the extended mask (so it was masked out, or the
 # mask slid over the real tokens) and padding was attended. Fails if: the prefix is masked (changing it
 # would not change the output), padding is attended (garbage padding would change it), or the mask is
@@ -77,7 +77,7 @@ def test_prefix_tuning_attends_prefix_and_real_tokens_not_padding():
         assert (net(ids, mask) - out).abs().max() > 1e-3
 
 
-# --- R1: BCE on rounded outputs -------------------------------------------------------------------------
+# --- sentiment_bert_gru: BCE on rounded outputs ---------------------------------------------------------
 class _OneLogit(nn.Module):
     """One logit per example, ``w * x + b``."""
 
@@ -104,7 +104,7 @@ def _trainer(**kw) -> L.Trainer:
     )
 
 
-# The flaw: R1 computed BCE on torch.round(sigmoid(logit)), whose gradient is zero (nothing learns) and
+# The flaw: the report computed BCE on torch.round(sigmoid(logit)), whose gradient is zero (nothing learns) and
 # whose value is 0 or 100 per example. Fails if: one SGD step leaves the weights unchanged, or the logged
 # val/loss is not BCE-with-logits of the raw logits, or val/acc is not the share of (logit > 0) == label.
 def test_binary_loss_is_on_logits_and_only_metrics_threshold():
@@ -121,7 +121,7 @@ def test_binary_loss_is_on_logits_and_only_metrics_threshold():
     model.net.lin.bias.data.zero_()
     out = _trainer().validate(model, batches({"features": x, "label": y}), verbose=False)[0]
     expected = F.binary_cross_entropy_with_logits(logit[:, 0], y.float()).item()
-    rounded = F.binary_cross_entropy(torch.sigmoid(logit[:, 0]).round(), y.float()).item()  # R1's loss
+    rounded = F.binary_cross_entropy(torch.sigmoid(logit[:, 0]).round(), y.float()).item()  # the report's loss
     assert out["val/loss"] == pytest.approx(expected, rel=1e-5)
     assert abs(rounded - expected) > 1.0
     assert out["val/acc"] == pytest.approx(float(((logit[:, 0] > 0).long() == y).float().mean()))  # 3 of 5
@@ -131,7 +131,7 @@ def test_binary_loss_is_on_logits_and_only_metrics_threshold():
     assert w.grad is None or float(w.grad.abs().sum()) == 0.0
 
 
-# --- R4: validation loss accumulated on the loss tensor ---------------------------------------------------
+# --- trec_*: validation loss accumulated on the loss tensor -----------------------------------------------
 class _Logits(nn.Module):
     """Returns the batch's ``features`` as logits (plus a trainable zero), and records whether
     autograd was on when it ran."""
@@ -146,7 +146,7 @@ class _Logits(nn.Module):
         return features + self.zero
 
 
-# The flaw: R4 summed each batch's loss into a tensor (a growing autograd graph) and averaged per batch.
+# The flaw: the TREC report summed each batch's loss into a tensor (a growing autograd graph) and averaged per batch.
 # Fails if: validation runs with autograd on, the logged val/loss carries a graph, or val/loss is the
 # plain mean of batch means instead of the mean over examples (the batches here are 1 and 4 long).
 def test_validation_loss_is_the_example_mean_without_a_graph():
@@ -170,8 +170,8 @@ def test_validation_loss_is_the_example_mean_without_a_graph():
     assert abs(per_batch - per_example) > 0.1
 
 
-# --- R1: BERT without an attention mask, GRU over padding ---------------------------------------------------
-# The flaw: R1 ran BERT without attention_mask and the GRU over the padded sequence, so a review's
+# --- sentiment_bert_gru: BERT without an attention mask, GRU over padding -----------------------------------
+# The flaw: the report ran BERT without attention_mask and the GRU over the padded sequence, so a review's
 # score depended on the longest review in its batch. Fails if: appending padding (with a real word's
 # id in it) changes BertGRU's output. The two flawed pieces are shown to matter on this encoder.
 def test_bert_gru_output_unchanged_by_appended_padding():
@@ -189,16 +189,16 @@ def test_bert_gru_output_unchanged_by_appended_padding():
 
         bert = load_encoder(None, TINY_BERT, 60).eval()
         masked = bert(input_ids=padded, attention_mask=padded_mask).last_hidden_state[:, :4]
-        unmasked = bert(input_ids=padded).last_hidden_state[:, :4]  # R1: no attention_mask
+        unmasked = bert(input_ids=padded).last_hidden_state[:, :4]  # no attention_mask, as reported
         assert (masked - unmasked).abs().max() > 1e-2
         gru = nn.GRU(32, 8, batch_first=True)
         _, h_real = gru(masked)
-        _, h_over_padding = gru(bert(input_ids=padded, attention_mask=padded_mask).last_hidden_state)  # R1: unpacked
+        _, h_over_padding = gru(bert(input_ids=padded, attention_mask=padded_mask).last_hidden_state)  # unpacked
         assert (h_real - h_over_padding).abs().max() > 1e-3
 
 
-# --- R4: attention and mean pooling without padding masks -----------------------------------------------------
-# The flaw: R4's TREC Transformer attended to padded keys and averaged padded positions. Fails if: any
+# --- trec_transformer: attention and mean pooling without padding masks ---------------------------------------
+# The flaw: the TREC report's Transformer attended to padded keys and averaged padded positions. Fails if: any
 # layer gives a padded key a non-zero weight, or the output changes when padding is appended.
 def test_trec_transformer_masks_padding_in_attention_and_pooling():
     torch.manual_seed(0)
@@ -216,8 +216,8 @@ def test_trec_transformer_masks_padding_in_attention_and_pooling():
         assert (unmasked - alone).abs().max() > 1e-3
 
 
-# --- R2-L24: the attention toy drawn from untrained weights --------------------------------------------------
-# The flaw: R2-L24 drew its heatmap from a freshly initialised model. Fails if: the lab's config does not
+# --- attention_toy: the heatmap drawn from untrained weights -------------------------------------------------
+# The flaw: the report drew its heatmap from a freshly initialised model. Fails if: the lab's config does not
 # train, or the heatmap drawn at the end of training is not the trained net's attention (drawn from the
 # initial weights it would equal the attention computed before fit, which differs). Two of the config's
 # eight epochs keep the test short; the callback draws at the last epoch whatever the schedule.
@@ -269,7 +269,7 @@ def test_attention_toy_heatmap_is_drawn_from_trained_weights(tmp_path, monkeypat
         assert np.abs(image - initial[i]).max() > 0.05, "the heatmap shows the untrained attention"
 
 
-# --- R2-L15, R3: the vocabulary built on every split ------------------------------------------------------------
+# --- sentiment_rnn: the vocabulary built on every split ---------------------------------------------------------
 # The flaw: the vocabulary was built on all texts, so words seen only in validation or test had their own
 # ids (an information leak). Fails if: a word that occurs only in val/test gets an id other than <unk>,
 # or the vocabulary holds more than the training split's words (+ <pad>, <unk>).
@@ -313,8 +313,8 @@ def test_vocabulary_is_built_on_the_training_split_only(tmp_path, layout):
     assert dm.encode_texts(["zzz"])["input_ids"][0].tolist()[0] in seen
 
 
-# --- R2-L24: pad id 0 that was also a real word -------------------------------------------------------------------
-# The flaw: R2-L24 numbered its words from 0 and padded with 0, so the first word and padding were the
+# --- attention_toy: pad id 0 that was also a real word ------------------------------------------------------------
+# The flaw: the report numbered its words from 0 and padded with 0, so the first word and padding were the
 # same token. Fails if: the pad id decodes to anything but the pad token, another id decodes to it, a real
 # token in a batch gets the pad id, or the net's embedding does not treat that id as padding.
 def test_pad_id_is_only_padding(tmp_path):
@@ -336,9 +336,9 @@ def test_pad_id_is_only_padding(tmp_path):
     assert info["pad_index"] not in ids.tolist()
 
 
-# --- R2-L17: validation = test; R4 Q4.3: test = the last 200 training questions --------------------------------
-# The flaws: R2-L17 chose epochs on the test set it then reported; R4 Q4.3 tested on the last 200
-# questions of the training file. Fails if: TREC's test split is not the official 500-question file,
+# --- trec_*: validation = test; trec_finetune: test = the last 200 training questions --------------------------
+# The flaws: the 25-lab report chose epochs on the test set it then reported; the TREC report tested on the
+# last 200 questions of the training file. Fails if: TREC's test split is not the official 500-question file,
 # the validation split is not carved from the training file, or validation shares a question with test
 # beyond the few that the two official files themselves share.
 def test_trec_test_is_the_official_file_and_validation_comes_from_train():
@@ -369,8 +369,8 @@ def test_trec_folder_validation_and_test_are_disjoint(tmp_path):
     assert sorted(dm.texts("val") + dm.texts("train")) == sorted(questions)
 
 
-# --- R0: the "best model" that was a reference to the live state dict ------------------------------------------
-# The flaw: R0 kept best = model.state_dict() (a reference), so "best" silently became the last weights.
+# --- sentiment_bow_mlp: the "best model" that was a reference to the live state dict ---------------------------
+# The flaw: the report kept best = model.state_dict() (a reference), so "best" silently became the last weights.
 # The best checkpoint is forced to the first epoch here (monitor: step, mode: min) and the lab's periodic
 # checkpoint saves every epoch. Fails if: the best checkpoint's weights are not those of its epoch (or
 # equal the final ones), or --test_after_fit tests anything but the best checkpoint (its test loss must be

@@ -28,8 +28,8 @@ def _minmax(x: torch.Tensor) -> np.ndarray:
     return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view_as(x).numpy()
 
 
-# --- R2-L6: two of the four cells of the BN x augmentation ablation -------------------------------------------
-# The flaw: R2-L6 ran baseline and BN + augmentation only. Fails if: the compare spec does not hold four
+# --- cifar_bn_augment: two of the four cells of the BN x augmentation ablation --------------------------------
+# The flaw: the report ran baseline and BN + augmentation only. Fails if: the compare spec does not hold four
 # variants whose resolved (batchnorm, augment) settings are the four combinations, or a variant's
 # batchnorm setting does not put BatchNorm layers into the net (or leaves them in).
 def test_cifar_bn_augment_compare_runs_all_four_cells(tmp_path):
@@ -52,8 +52,8 @@ def test_cifar_bn_augment_compare_runs_all_four_cells(tmp_path):
     assert sorted(cells.values()) == sorted(itertools.product([False, True], repeat=2)), cells
 
 
-# --- R2-L11: feature maps of untrained weights ------------------------------------------------------------------
-# The flaw: R2-L11 visualised the activations of a net it never trained. Fails if: the lab's config does
+# --- feature_maps: feature maps of untrained weights ------------------------------------------------------------
+# The flaw: the report visualised the activations of a net it never trained. Fails if: the lab's config does
 # not train, its FeatureMaps figure is not drawn after training, or the maps drawn are not the trained
 # conv1's outputs (drawn from the initial weights they would equal the initial conv1's, which differ).
 def test_feature_maps_lab_draws_the_trained_net(tmp_path, monkeypatch):
@@ -108,8 +108,8 @@ def test_feature_maps_lab_draws_the_trained_net(tmp_path, monkeypatch):
         assert np.abs(shown - untrained[row]).max() > 1e-3, "the feature maps show the untrained net"
 
 
-# --- R2-L13: one test number printed for both transfer phases --------------------------------------------------
-# The flaw: R2-L13 printed the same test accuracy after the head-only phase and after fine-tuning. Each
+# --- transfer_learning: one test number printed for both transfer phases ---------------------------------------
+# The flaw: the report printed the same test accuracy after the head-only phase and after fine-tuning. Each
 # epoch's checkpoint is kept here (the head-only phase is epoch 0). Fails if: summary.json's phase1 test
 # accuracy is not the accuracy of the weights at the end of phase 1, or phase2's not that of the final
 # weights (which differ: one number reported twice cannot match both).

@@ -54,7 +54,7 @@ def _trainer(tmp_path, **kw) -> L.Trainer:
 
 
 def test_metrics_are_in_real_units_not_scaled(tmp_path):
-    """R2-L14 / R2-L18 reported the MSE of min-max scaled values: ours are in the data's units."""
+    """The series reports gave the MSE of min-max scaled values: ours are in the data's units."""
     y = torch.tensor([[0.0], [1.0], [-1.0], [2.0]])  # scaled targets
     naive = torch.tensor([[0.5], [0.5], [0.5], [0.5]])
     loader = DataLoader(Dicts(torch.zeros(4, 3), y, naive), batch_size=3)  # uneven: the loss mean is weighted

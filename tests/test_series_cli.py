@@ -24,7 +24,7 @@ def _fit(config: str, tmp_path, lab: str, *extra: str):
 
 
 def test_reported_metrics_are_in_real_units(tmp_path):
-    """R2-L14 / R2-L18 printed the MSE of scaled values: test/rmse is the RMSE of the degrees in predictions.csv."""
+    """The series reports printed the MSE of scaled values: test/rmse is the RMSE of the degrees in predictions.csv."""
     run = _fit("temperature_rnn.yaml", tmp_path, "fit")
     assert (run / "figures" / "test_forecast.png").exists() and (run / "figures" / "test_residuals.png").exists()
     last = str(run / "checkpoints" / "last.ckpt")
@@ -62,7 +62,7 @@ def test_reported_metrics_are_in_real_units(tmp_path):
 
 
 def test_rnn_and_lstm_are_different_models_with_different_results(tmp_path):
-    """R2-L14 printed the same test MSE for its RNN and LSTM: ours build different cells and score differently."""
+    """The report printed the same test MSE for its RNN and LSTM: ours build different cells and score differently."""
     results, weights = {}, {}
     for config in ("temperature_rnn.yaml", "temperature_rnn_lstm.yaml"):
         run = _fit(config, tmp_path, config[:-5], *QUIET)
@@ -76,7 +76,7 @@ def test_rnn_and_lstm_are_different_models_with_different_results(tmp_path):
 
 
 def test_mlp_baseline_is_trained_and_compared(tmp_path):
-    """R2-L18 defined an MLP baseline and never trained it: ours trains, is tested, and sits in the compare spec."""
+    """The report defined an MLP baseline and never trained it: ours trains, is tested, and sits in the compare spec."""
     run = _fit("pm25_mlp.yaml", tmp_path, "mlp", *QUIET)
     s = summary(run)
     assert s["global_step"] == 2 and s["test"]["test/rmse"] > 0

@@ -53,7 +53,7 @@ def test_splits_are_chronological_blocks_and_windows_stay_inside_one():
 
 
 def test_val_is_its_own_block_not_the_test_set():
-    """R2-L5 / R2-L18 validated on the test set: our val loader serves the val block, earlier than test."""
+    """Two reports validated on the test set: our val loader serves the val block, earlier than test."""
     dm = TimeSeriesDataModule(
         source="embedded", dataset="india_air_quality", value_columns=["PM2.5"], filter={"City": "Delhi"}, lookback=90
     )
@@ -64,7 +64,7 @@ def test_val_is_its_own_block_not_the_test_set():
 
 
 def test_statistics_come_from_train_rows_only(tmp_path):
-    """R2-L14 / R2-L18 fitted the scaler on the whole series before splitting: val / test rows must
+    """The series reports fitted the scaler on the whole series before splitting: val / test rows must
     not move the fitted fill values or scaler (but train rows must)."""
     rng = np.random.default_rng(0)
     values = rng.normal(10, 2, 200)

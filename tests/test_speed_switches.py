@@ -68,7 +68,7 @@ def test_compile_in_place_keeps_state_dict_keys_and_checkpoints_load_both_ways(t
     assert torch.allclose(other(image=batch["image"]), fresh(image=batch["image"]), atol=1e-5)
 
 
-@pytest.mark.slow  # the inductor build of one conv net takes ~25 s on a cold cache on this CPU
+@pytest.mark.slow  # the inductor build of one conv net is long on a cold cache on a CPU
 def test_compiled_net_gives_the_eager_loss_and_gradients():
     eager = _cifar_classifier()
     compiled = copy.deepcopy(eager)

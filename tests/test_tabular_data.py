@@ -201,7 +201,7 @@ def test_classification_split_is_stratified_and_disjoint():
 
 
 def test_no_validation_split_is_refused():
-    # R2-L5 chose its model on the test set: a table lab always has a validation split of its own
+    # the Titanic report chose its model on the test set: a table lab always has a validation split of its own
     with pytest.raises(LabError, match="val_fraction"):
         TabularDataModule(dataset="titanic", target="Survived", val_fraction=0, source="embedded")
 

@@ -54,7 +54,7 @@ def test_regression_learns_house_prices(tmp_path):
 
 
 def test_mae_run_is_fresh_not_the_mse_model_continued(tmp_path):
-    # R2-L2 trained its MAE model on from the MSE-trained one; ours starts from its own initialisation
+    # the report trained its MAE model on from the MSE-trained one; ours starts from its own initialisation
     mse = yaml.safe_load((LABS / "house_prices_mlp.yaml").read_text())
     mae = yaml.safe_load((LABS / "house_prices_mlp_mae.yaml").read_text())
     assert mae["model"]["init_args"].pop("loss") == "mae" and mse["model"]["init_args"].pop("loss") == "mse"

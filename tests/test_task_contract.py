@@ -201,8 +201,8 @@ def test_train_loss_step_is_the_loss_of_the_step_it_is_written_at(tmp_path, ever
 
 
 def test_fp32_matmuls_stay_full_precision_on_cpu(tmp_path):
-    """On a CPU, "high" matmul precision lets oneDNN emulate fp32 with bf16 passes: slower for small nets (2x for
-    the temperature RNN's step) and not the reports' numerics. A fit on CPU leaves it at "highest"."""
+    """On a CPU, "high" matmul precision lets oneDNN emulate fp32 with bf16 passes: slower for small nets (the
+    temperature RNN's step among them) and not the reports' numerics. A fit on CPU leaves it at "highest"."""
     torch.set_float32_matmul_precision("high")
     try:
         dm = MNISTDataModule(source="embedded", batch_size=8, eval_batch_size=50, max_train_samples=16)

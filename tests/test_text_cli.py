@@ -146,7 +146,7 @@ def test_binary_mode_rejects_a_multi_logit_net(tmp_path):
 
 
 def test_bow_train_then_finetune_on_another_set(tmp_path):
-    """R0's workflow: train on rt_polarity, test on IMDB, fine-tune that checkpoint on IMDB
+    """The bag-of-words report's workflow: train on rt_polarity, test on IMDB, fine-tune that checkpoint on IMDB
     with the rt_polarity vocabulary, test again (the 2x2 table, tiny)."""
     cfg = str(TEXT / "sentiment_bow_mlp.yaml")
     small = [*TINY, "--trainer.callbacks=[]", "--data.init_args.max_vocab_size", "2000"]

@@ -114,7 +114,7 @@ def test_padding_never_changes_a_prediction():
 
 def test_parameter_count_pins():
     with torch.device("meta"):
-        net = BertGRU(encoder_config={}, vocab_size=30522)  # random-init BertConfig(): R1's bert-base-uncased
+        net = BertGRU(encoder_config={}, vocab_size=30522)  # random-init BertConfig(): the report's bert-base-uncased
     assert count_parameters(net) == 112_241_409
     assert count_parameters(net, trainable_only=True) == 2_759_169
     assert count_parameters(BagOfWordsMLP(10000, 2)) == 5_293_122

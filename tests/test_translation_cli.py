@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # end-to-end runs
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    # step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them ~50x slower
+    # step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them far slower
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

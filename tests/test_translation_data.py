@@ -116,7 +116,7 @@ def test_specials_unk_and_vocabulary_from_train_only(tmp_path):
     batch = next(iter(dm.test_dataloader()))
     tgt = batch["tgt_ids"][0].tolist()
     assert tgt[0] == BOS_ID and tgt[-1] == EOS_ID
-    assert UNK_ID in tgt and PAD_ID not in tgt  # an unknown word is <unk>, never <pad> (R2-L16 mapped it to <pad>)
+    assert UNK_ID in tgt and PAD_ID not in tgt  # an unknown word is <unk>, never <pad> (the report mapped it to <pad>)
     assert batch["src_ids"][0, int(batch["src_lengths"][0]) - 1] == EOS_ID
     info = dm.model_info()
     assert info["target_vocab"][:4] == ["<pad>", "<unk>", "<bos>", "<eos>"]
@@ -134,7 +134,7 @@ def test_punctuation_split_off_and_detokenisation_exact():
     tok = train_tokenizer(["Va-t'en !", "Dites-moi où est Tom.", "Ça alors\u202f!"], "word")
     enc = SeqEncoder(tok, "word", True)
     ids = enc.encode(["Dites-moi où est Tom."])[0]
-    assert enc.tokens(ids)[-2:] == ["\u2581tom", "."]  # "Tom." -> tom + . (R2-L16 kept "tom.")
+    assert enc.tokens(ids)[-2:] == ["\u2581tom", "."]  # "Tom." -> tom + . (the report kept "tom.")
     for text in ["Va-t'en !", "Dites-moi où est Tom.", "Ça alors\u202f!"]:
         assert detokenize(enc.tokens(enc.encode([text], bos=True, eos=True)[0])) == enc.normalise(text)
     bpe = SeqEncoder(train_tokenizer(EN * 20, "bpe", vocab_size=60), "bpe", True)

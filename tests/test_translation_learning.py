@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    # small recurrent steps on a CPU shared with other jobs: torch's spinning intra-op threads made a step ~50x slower
+    # small recurrent steps on a CPU shared with other jobs: torch's spinning intra-op threads made a step far slower
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -17,7 +17,7 @@ def _cfg(name: str) -> dict:
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_mini_batches_on_a_held_out_split(name):
-    # R2-L16 trained on 500 unseeded pairs as ONE batch with no held-out data
+    # the report trained on 500 unseeded pairs as ONE batch with no held-out data
     data = _cfg(name)["data"]["init_args"]
     assert data["batch_size"] <= 128
     assert data.get("bucketing", True)

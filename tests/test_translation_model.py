@@ -17,7 +17,7 @@ from labcore.errors import LabError
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    # step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them ~50x slower
+    # step-by-step decoders on a CPU shared with other jobs: torch's spinning intra-op threads made them far slower
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -156,7 +156,7 @@ VOCAB = [
 
 
 def test_bleu_equals_sacrebleu_with_specials_stripped():
-    # hypothesis ids with <bos>, <unk>, <eos> and <pad> left in: all must go before scoring (R2-L25 kept <eos>)
+    # hypothesis ids with <bos>, <unk>, <eos> and <pad> left in: all must go before scoring (the report kept <eos>)
     ids = [[2, 4, 5, 6, 8, 4, 9, 7, 3, 0, 0], [2, 4, 5, 1, 6, 7, 3]]
     hyps = [ids_to_text(s, VOCAB) for s in ids]
     assert hyps == ["the cat sat on the mat.", "the cat sat."]
@@ -175,7 +175,7 @@ def test_bleu_equals_sacrebleu_with_specials_stripped():
 
 
 def test_references_are_held_out_sentences_long_enough_for_4gram_bleu():
-    # R2-L25 scored its 5 training pairs against 1-2 word references: no 4-gram exists, so 4-gram BLEU is 0 or
+    # the report scored its 5 training pairs against 1-2 word references: no 4-gram exists, so 4-gram BLEU is 0 or
     # meaningless whatever the model says. Ours: corpus BLEU over the held-out split's whole sentences.
     bleu = CorpusBLEU()
     bleu.update(["va !", "au feu !"], ["va !", "au feu !"])

@@ -74,7 +74,7 @@ def test_full_batch_needs_equal_chunks():
 
 
 def test_minibatch_learns_more_per_epoch_than_full_batch():
-    """The lab's point (R2-L3): at equal epochs, mini-batch SGD is far ahead of full-batch GD."""
+    """The lab's point: at equal epochs, mini-batch SGD is far ahead of full-batch GD."""
     accs = {}
     for name, bs, acc in (("full", "full", 6), ("mini", 64, 1)):
         L.seed_everything(0)

@@ -1,7 +1,8 @@
-"""R2-L6 as the report writes it: SmallCNN conv32-pool-conv64-pool-fc128-fc10 (optional BatchNorm after each
-conv), SGD lr 0.01 momentum 0.9, batch 64 (eval 500), 10 epochs on the CIFAR-10 JPEG subset, images
-standardised with the published CIFAR mean/std; ``--augment``: RandomCrop(32, padding 4) + horizontal flip per
-sample with torchvision transforms. Held out as our CIFAR10DataModule does: test 20%, then val 10% of the pool.
+"""The CIFAR-10 ablation lab as the report writes it: SmallCNN conv32-pool-conv64-pool-fc128-fc10 (optional
+BatchNorm after each conv), SGD lr 0.01 momentum 0.9, batch 64 (eval 500), 10 epochs on the CIFAR-10 JPEG
+subset, images standardised with the published CIFAR mean/std; ``--augment``: RandomCrop(32, padding 4) +
+horizontal flip per sample with torchvision transforms. Held out as our CIFAR10DataModule does: test 20%,
+then val 10% of the pool.
 
     python benchmarks/peers/cifar_smallcnn.py \
         --data ../shared/data/cifar10_jpg_subset/cifar10_train_first1000perclass.tar.gz [--bn] [--augment]

@@ -1,4 +1,4 @@
-"""R2-L1 as the report writes it: MLP 784-256-128-64-10 (BatchNorm, ReLU, Dropout 0.2, Xavier init),
+"""The MNIST MLP lab as the report writes it: MLP 784-256-128-64-10 (BatchNorm, ReLU, Dropout 0.2, Xavier init),
 Adam 1e-4, batch 64, 10 epochs on MNIST, validation every epoch, test at the end.
 
     python benchmarks/peers/mnist_mlp.py --data ../shared/data/mnist [--epochs 10] [--threads 2]

@@ -1,4 +1,4 @@
-"""R3 / R2-L15 as the reports write them: own word vocabulary (min_freq 2, <pad>/<unk>, built on the
+"""The LSTM sentiment labs as the reports write them: own word vocabulary (min_freq 2, <pad>/<unk>, built on the
 training split) -> Embedding 100 -> LSTM 256 (1 layer, packed sequences) -> dropout 0.3 -> linear, Adam 1e-3,
 batch 64 (eval 256), 8 epochs on rt-polarity. Read as our TextClassificationDataModule reads it: latin-1
 lines split on "\\n" only, negative then positive, duplicate texts dropped (first kept) before a seeded

@@ -1,4 +1,4 @@
-"""R2-L14 as the report writes it, with the scaler fitted on the train part only: daily minimum temperatures
+"""The temperature lab as the report wrote it, with the scaler fitted on the train part only: daily minimum temperatures
 (Melbourne 1981-1990), windows of 10 days -> the next day; chronological 70/15/15 split; MinMax(-1, 1) fitted
 on train; Elman RNN hidden 32 -> linear, Adam 1e-2, MSE, batch 32 (eval 512), 100 epochs; shuffled training
 windows. Read as our TimeSeriesDataModule reads it: a daily index (missing dates become missing values), each

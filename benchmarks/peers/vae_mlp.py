@@ -1,4 +1,4 @@
-"""R2-L22 as the report writes it, with the target fixed: MLP VAE 784-400-200 -> z (2) -> 200-400-784,
+"""The MLP VAE lab as the report writes it, with the target fixed: MLP VAE 784-400-200 -> z (2) -> 200-400-784,
 Bernoulli decoder (logits), loss BCE-with-logits summed over pixels / N + KL per sample, images in [0, 1]
 (no normalisation); Adam 1e-3, batch 128 (eval 256), 20 epochs on MNIST; validation split 10% of train.
 Val / test negative ELBO per sample with one sampled z per image, as our VAE task logs ``val/nelbo``.

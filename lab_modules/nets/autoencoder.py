@@ -1,4 +1,4 @@
-"""Convolutional autoencoder for denoising (R2-L23): stride-2 convs down, transposed convs up, sigmoid."""
+"""Convolutional autoencoder for denoising: stride-2 convs down, transposed convs up, sigmoid."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""R1's model: frozen BERT -> 2-layer bidirectional GRU -> one logit (BCEWithLogits)."""
+"""The BERT + GRU report's model: frozen BERT -> 2-layer bidirectional GRU -> one logit (BCEWithLogits)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class BertGRU(nn.Module):
 
     ``binary: true`` gives ONE logit (use with ``Classifier(binary=true)``); with a random-init
     ``BertConfig()`` (``encoder_config: {}``) it has 112,241,409 parameters, 2,759,169 trainable,
-    as R1 printed for bert-base-uncased. ``tokenizer`` (filled from the data): ``vocab`` is refused
+    as the report printed for bert-base-uncased. ``tokenizer`` (filled from the data): ``vocab`` is refused
     for a pretrained encoder (word-level ids).
     """
 

@@ -23,7 +23,7 @@ def mlp_head(
 
 
 class BagOfWordsMLP(nn.Module):
-    """R0's model: ``vocab_size`` word counts -> 512-256-128-64 -> classes (5,293,122
+    """The bag-of-words report's model: ``vocab_size`` word counts -> 512-256-128-64 -> classes (5,293,122
     parameters for a 10,000-word vocabulary and 2 classes). The counts are built on the fly from
     ``input_ids`` (padding not counted); ``binary`` gives presence (0/1) instead of counts."""
 

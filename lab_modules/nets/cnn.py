@@ -16,7 +16,7 @@ def _conv_block(c_in: int, c_out: int, batchnorm: bool) -> list[nn.Module]:
 class SmallCNN(nn.Module):
     """``conv(c1) -> pool -> conv(c2) -> pool -> fc(hidden) -> fc(num_classes)``.
 
-    R2-L9 (MNIST: channels 16/32, fc 128) and R2-L4/L6 (CIFAR: 32/64, fc 128, optional BN)
+    The reports' MNIST CNN (channels 16/32, fc 128) and CIFAR CNN (32/64, fc 128, optional BN)
     are both this net with different sizes.
     """
 
@@ -51,7 +51,7 @@ class SmallCNN(nn.Module):
 
 
 class SimpleCNN(nn.Module):
-    """R2-L10's SimpleCNN: three conv(3x3)+ReLU+pool blocks (32/64/128), dropout 0.3, fc 256."""
+    """The report's SimpleCNN for CIFAR-10: three conv(3x3)+ReLU+pool blocks (32/64/128), dropout 0.3, fc 256."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""The smallest useful CNN (R2-L7): one conv layer, ReLU, max-pool, one linear layer."""
+"""The smallest useful CNN (the early-stopping lab's): one conv layer, ReLU, max-pool, one linear layer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ class ConvPoolLinear(nn.Module):
     """``conv(channels, k x k, same padding) -> ReLU -> maxpool(pool) -> linear(num_classes)``.
 
     With the defaults (32 channels, 3x3, pool 2) on 3 x 128 x 128 images and 2 classes this is
-    R2-L7's cats-vs-dogs net: 896 + 262,146 = 263,042 parameters.
+    the report's cats-vs-dogs net: 896 + 262,146 = 263,042 parameters.
     """
 
     def __init__(

@@ -15,10 +15,10 @@ from lab_modules.nets.pretrained import keep_frozen_in_eval, load_encoder, unfre
 class EncoderClassifier(nn.Module):
     """BERT-family encoder -> mean over real tokens (or ``[CLS]``) -> MLP head.
 
-    * ``trainable_layers: 0``: a frozen sentence-embedding model (R0's "same MLP on frozen
+    * ``trainable_layers: 0``: a frozen sentence-embedding model (the bag-of-words report's "same MLP on frozen
       embeddings": ``hidden [512, 256, 128, 64]``); ``cache_encoder_outputs`` then computes the
       encoder once per text and reads it from a memory-mapped disk cache afterwards.
-    * ``trainable_layers: 2``: R4 Q4.3's fine-tuning (last two layers + head
+    * ``trainable_layers: 2``: the TREC report's fine-tuning (last two layers + head
       ``hidden [256]``, LayerNorm, dropout 0.3).
 
     ``tokenizer`` (filled from the data): ``vocab`` is refused for a pretrained encoder (word-level ids).

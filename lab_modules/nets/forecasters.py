@@ -58,7 +58,7 @@ class RNNForecaster(nn.Module):
 
 
 class WindowMLP(nn.Module):
-    """An MLP over the flattened window (``lookback * input_size`` inputs): the R2-L18 baseline."""
+    """An MLP over the flattened window (``lookback * input_size`` inputs): the PM2.5 report's baseline."""
 
     def __init__(
         self,

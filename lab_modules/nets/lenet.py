@@ -1,4 +1,4 @@
-"""LeNet-style CNN (R2-L11): two 5x5 conv layers (6 and 16 maps), then fc 120-84-classes."""
+"""LeNet-style CNN (the feature-maps lab): two 5x5 conv layers (6 and 16 maps), then fc 120-84-classes."""
 
 from __future__ import annotations
 

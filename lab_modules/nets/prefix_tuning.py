@@ -1,4 +1,4 @@
-"""R4 Q4.2: prefix tuning of a frozen BERT-like encoder."""
+"""The TREC report's prefix tuning of a frozen BERT-like encoder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LSTM encoder-decoder for translation, without attention (R2-L16) or with additive / dot attention."""
+"""LSTM encoder-decoder for translation, without attention (the report's) or with additive / dot attention."""
 
 from __future__ import annotations
 
@@ -45,14 +45,14 @@ class Attention(nn.Module):
 class RNNSeq2Seq(Seq2SeqNet):
     """Embedding -> LSTM encoder (packed: padding never enters it) -> LSTM decoder -> vocabulary.
 
-    Without attention the decoder sees the source only through the encoder's final state (R2-L16's
+    Without attention the decoder sees the source only through the encoder's final state (the report's
     model). With attention (``additive`` or ``dot``) it attends over every encoder output at each
     step, the context goes into the decoder's input (input feeding) and into the output layer.
     A bidirectional encoder's final states are bridged to the decoder size (linear + tanh).
 
     Args:
         src_vocab_size / tgt_vocab_size / pad_index: filled from the data.
-        embedding_dim / hidden_size / num_layers / dropout: R2-L16: 256 / 512 / 1 / 0.
+        embedding_dim / hidden_size / num_layers / dropout: the report's: 256 / 512 / 1 / 0.
         attention: ``none``, ``additive`` or ``dot``.
         bidirectional: bidirectional encoder.
         attention_size: hidden size of the additive scorer (default: hidden_size).

@@ -1,4 +1,4 @@
-"""The encoder-decoder Transformer of R2-L25 (``nn.Transformer``) with every mask it needs."""
+"""The encoder-decoder Transformer of the translation report (``nn.Transformer``) with every mask it needs."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class TransformerSeq2Seq(Seq2SeqNet):
     """Token + sinusoidal position embeddings -> ``nn.Transformer`` -> vocabulary.
 
     Masks: causal (a target position sees only earlier ones), target padding, source padding
-    (encoder self-attention) and memory padding (decoder cross-attention). R2-L25: d_model 256,
+    (encoder self-attention) and memory padding (decoder cross-attention). The report's: d_model 256,
     4 heads, 3 + 3 layers.
 
     Args:

@@ -55,7 +55,7 @@ class TransformerTextClassifier(nn.Module):
 
 
 class AttentionToyClassifier(nn.Module):
-    """The R2-L24 toy: embedding (d = 8) + sinusoidal positions -> one scaled dot-product
+    """The attention toy: embedding (d = 8) + sinusoidal positions -> one scaled dot-product
     self-attention (Q, K, V projections, padding masked) -> mean over real tokens -> a small
     ReLU head (``head_hidden``; 0 = linear; negation flips polarity, an XOR a linear read-out of a
     mean cannot express) -> classes. ``last_attention``: N x 1 x L x L."""
