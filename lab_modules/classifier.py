@@ -35,7 +35,7 @@ class Classifier(LabTask):
         label_smoothing: cross-entropy label smoothing.
         target_key: the batch key holding the labels.
         binary: two classes with ONE logit per example (``BCEWithLogitsLoss``; probability of
-            class 1 = ``sigmoid(logit)``), as R1's BERT-GRU. Default: one logit per class.
+            class 1 = ``sigmoid(logit)``), as the BERT + GRU report's head. Default: one logit per class.
         weights_from: a Lightning checkpoint whose model weights initialise this one (fine-tuning
             a trained lab on new data; loaded with ``weights_only=True``). Unlike ``--ckpt_path``
             it starts a fresh run (new optimizer, epoch 0).
