@@ -1,0 +1,59 @@
+"""Datamodule constructors stay narrow: related options travel as small typed groups (nested keys such as
+``--data.init_args.tokenizer.min_freq``), and the base's arguments pass through ``**kwargs``."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from datamodules.base import LabDataModule
+from datamodules.text_classification import TextClassificationDataModule
+from datamodules.text_tokenizer import TokenizerOptions
+from tests.helpers import ROOT, cli
+
+MOST = 16
+NARROWED = [TextClassificationDataModule]
+
+
+def _options(cls: type) -> list[str]:
+    """The top-level options ``--help`` lists: the constructor's own, and the parents' behind ``**kwargs``."""
+    names: list[str] = []
+    for klass in inspect.getmro(cls):
+        if "__init__" not in vars(klass) or not issubclass(klass, LabDataModule):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names += [p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD and p.name not in names]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
+@pytest.mark.parametrize("cls", NARROWED, ids=lambda c: c.__name__)
+def test_constructor_has_at_most_16_parameters(cls):
+    params = inspect.signature(cls).parameters
+    assert len(params) <= MOST, f"{cls.__name__} takes {len(params)} parameters: {list(params)}"
+    # the base's arguments are forwarded, not re-listed
+    base = set(inspect.signature(LabDataModule).parameters)
+    assert not base & set(params), sorted(base & set(params))
+    assert set(_options(cls)) >= base - {"on_device"}
+
+
+def test_grouped_options_are_nested_keys_and_plain_values_in_checkpoints(tmp_path, capsys):
+    config = str(ROOT / "configs" / "labs" / "text" / "sentiment_rnn.yaml")
+    keys = ["--data.init_args.tokenizer.min_freq", "3", "--data.init_args.files.encoding", "latin-1"]
+    cli("fit", "--config", config, *keys, "--print_config")
+    printed = capsys.readouterr().out
+    assert "min_freq: 3" in printed and "encoding: latin-1" in printed and "kind: vocab" in printed
+
+    dm = TextClassificationDataModule(dataset="toy", toy_size=60, tokenizer=TokenizerOptions(min_freq=2))
+    assert dm.hparams["tokenizer"]["min_freq"] == 2 and isinstance(dm.hparams["files"], dict)
+    assert isinstance(dm.hparams_initial["tokenizer"], dict)  # loggers get plain values too
+    path = tmp_path / "hp.pt"
+    torch.save({"datamodule_hyper_parameters": dict(dm.hparams)}, path)
+    back = torch.load(path, weights_only=True)["datamodule_hyper_parameters"]
+    assert back["tokenizer"]["min_freq"] == 2
+    # a checkpoint's hparams (dicts) build the datamodule again
+    again = TextClassificationDataModule(**{k: v for k, v in back.items() if k in ("dataset", "toy_size", "tokenizer")})
+    assert again.hp.min_freq == 2
