@@ -11,10 +11,11 @@ import torch
 from datamodules.base import LabDataModule
 from datamodules.text_classification import TextClassificationDataModule
 from datamodules.text_tokenizer import TokenizerOptions
+from datamodules.translation import TranslationDataModule
 from tests.helpers import ROOT, cli
 
 MOST = 16
-NARROWED = [TextClassificationDataModule]
+NARROWED = [TextClassificationDataModule, TranslationDataModule]
 
 
 def _options(cls: type) -> list[str]:
