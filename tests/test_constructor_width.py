@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from datamodules.base import LabDataModule
+from datamodules.tabular import TabularDataModule
 from datamodules.text_classification import TextClassificationDataModule
 from datamodules.text_tokenizer import TokenizerOptions
 from datamodules.translation import TranslationDataModule
 from tests.helpers import ROOT, cli
 
 MOST = 16
-NARROWED = [TextClassificationDataModule, TranslationDataModule]
+NARROWED = [TextClassificationDataModule, TranslationDataModule, TabularDataModule]
 
 
 def _options(cls: type) -> list[str]:
