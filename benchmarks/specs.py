@@ -359,7 +359,14 @@ DENSE = Family(
     ),
 )
 
-_CANVASES = ("--data.init_args.n_train", "2000", "--data.init_args.n_val", "200", "--data.init_args.n_test", "200")
+_CANVASES = (
+    "--data.init_args.canvases.n_train",
+    "2000",
+    "--data.init_args.canvases.n_val",
+    "200",
+    "--data.init_args.canvases.n_test",
+    "200",
+)
 DETECTION = Family(
     runs=tuple(
         Run(
