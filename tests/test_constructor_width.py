@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 
 import pytest
 import torch
 
+import datamodules
 from datamodules.base import LabDataModule
 from datamodules.detection import DetectionDataModule
 from datamodules.tabular import TabularDataModule
@@ -18,6 +21,34 @@ from tests.helpers import ROOT, cli
 
 MOST = 16
 NARROWED = [TextClassificationDataModule, TranslationDataModule, TabularDataModule, DetectionDataModule]
+# still wider than MOST (their own owners narrow them); strict: the mark must go once one is narrowed
+WIDE = {
+    "TimeSeriesDataModule",
+    "SegmentationFolderDataModule",
+    "MNISTDataModule",
+    "ImageClassificationDataModule",
+    "CIFAR10DataModule",
+}
+
+
+def _subclasses() -> list[type]:
+    """Every LabDataModule subclass in the datamodules package."""
+    for info in pkgutil.iter_modules(datamodules.__path__):
+        importlib.import_module(f"datamodules.{info.name}")
+    found, todo = set(), [LabDataModule]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub.__module__.startswith("datamodules.") and sub not in found:
+                found.add(sub)
+                todo.append(sub)
+    return sorted(found, key=lambda c: c.__name__)
+
+
+def _width_cases() -> list:
+    return [
+        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="not narrowed yet")) if c.__name__ in WIDE else c
+        for c in _subclasses()
+    ]
 
 
 def _options(cls: type) -> list[str]:
@@ -33,10 +64,16 @@ def _options(cls: type) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("cls", NARROWED, ids=lambda c: c.__name__)
+def test_the_narrowed_datamodules_are_discovered():
+    assert set(NARROWED) <= set(_subclasses()) and len(_subclasses()) >= 10
+
+
+@pytest.mark.parametrize("cls", _width_cases(), ids=lambda c: c.__name__)
 def test_constructor_has_at_most_16_parameters(cls):
     params = inspect.signature(cls).parameters
     assert len(params) <= MOST, f"{cls.__name__} takes {len(params)} parameters: {list(params)}"
+    if cls not in NARROWED:
+        return
     # the base's arguments are forwarded, not re-listed (only to give one another default)
     base = inspect.signature(LabDataModule).parameters
     relisted = [n for n in params if n in base and params[n].default == base[n].default]
