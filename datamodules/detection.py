@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from datamodules.base import EMBEDDED_DIR, LabDataModule, split_indices
 from datamodules.detection_dataset import BoxTransform, CanvasItems, DetectionDataset, Item, RecordItems, pad_batch
@@ -71,6 +71,10 @@ class DetectionDataModule(LabDataModule):
     """
 
     name = "detection"
+    moved_options: ClassVar[dict[str, str]] = {
+        "canvas_seed": "canvases.seed",
+        **{k: f"canvases.{k}" for k in ("n_train", "n_val", "n_test", "max_digits", "min_scale", "max_scale")},
+    }
     host = "host.robots.ox.ac.uk"
     how_to_get = "pass --data.init_args.path DIR with a Pascal VOC or COCO layout (or source embedded)"
     optional_model_info = frozenset({"class_names", "image_size"})

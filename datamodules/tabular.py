@@ -97,6 +97,9 @@ class TabularDataModule(LabDataModule):
     """
 
     name = "table"
+    moved_options: ClassVar[dict[str, str]] = {
+        k: f"preprocessing.{k}" for k in ("impute", "scale", "encoding", "target_scaling")
+    }
     how_to_get = "pass --data.init_args.path with the CSV file (or the folder holding ../shared/data's copy)"
     optional_model_info: ClassVar[frozenset[str]] = frozenset(
         {"in_features", "out_features", "class_names", "class_weights", "target_names"}

@@ -6,7 +6,7 @@ import codecs
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -113,6 +113,13 @@ class TextClassificationDataModule(LabDataModule):
     """
 
     host = "huggingface.co"
+    moved_options: ClassVar[dict[str, str]] = {
+        "tokenizer": "tokenizer.kind",
+        "pretrained_tokenizer": "tokenizer.pretrained",
+        **{k: f"tokenizer.{k}" for k in ("max_length", "lowercase", "strip_html", "min_freq", "max_vocab_size")},
+        "stop_words": "tokenizer.stop_words",
+        **{k: f"files.{k}" for k in ("format", "text_column", "label_column", "encoding")},
+    }
     # model_info() keys only some nets take (the CLI warns about other offered keys no argument takes)
     optional_model_info = frozenset({"pad_index", "tokenizer", "class_names"})
 

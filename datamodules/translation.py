@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -90,6 +90,10 @@ class TranslationDataModule(LabDataModule):
     """
 
     host = "huggingface.co"
+    moved_options: ClassVar[dict[str, str]] = {
+        "tokenizer": "tokenizer.kind",
+        **{k: f"tokenizer.{k}" for k in ("lowercase", "min_freq", "vocab_size", "joint_vocab")},
+    }
     optional_model_info = frozenset({"target_vocab", "bos_index", "eos_index", "pad_index", "src_vocab_size"})
 
     def __init__(

@@ -98,3 +98,26 @@ def test_grouped_options_are_nested_keys_and_plain_values_in_checkpoints(tmp_pat
     # a checkpoint's hparams (dicts) build the datamodule again
     again = TextClassificationDataModule(**{k: v for k, v in back.items() if k in ("dataset", "toy_size", "tokenizer")})
     assert again.hp.min_freq == 2
+
+
+@pytest.mark.parametrize(
+    ("config", "old", "new"),
+    [
+        ("text/sentiment_rnn.yaml", ["--data.init_args.min_freq", "2"], "--data.init_args.tokenizer.min_freq"),
+        ("text/sentiment_rnn.yaml", ["--data.init_args.tokenizer", "pretrained"], "--data.init_args.tokenizer.kind"),
+        ("text/sentiment_rnn.yaml", ["--data.init_args.encoding", "latin-1"], "--data.init_args.files.encoding"),
+        (
+            "seq2seq/translation_rnn.yaml",
+            ["--data.init_args.joint_vocab", "true"],
+            "--data.init_args.tokenizer.joint_vocab",
+        ),
+        ("tabular/regularization.yaml", ["--data.init_args.impute", "mean"], "--data.init_args.preprocessing.impute"),
+        ("dense/detection.yaml", ["--data.init_args.canvas_seed", "1"], "--data.init_args.canvases.seed"),
+    ],
+)
+def test_an_old_flat_key_is_one_line_naming_the_new_one(config, old, new, capsys):
+    with pytest.raises(SystemExit) as err:
+        cli("fit", "--config", str(ROOT / "configs" / "labs" / config), *old, "--print_config")
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"is now {new};" in lines[0], lines
