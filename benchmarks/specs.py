@@ -200,9 +200,9 @@ TEXT = Family(
             "imdb",
             "--data.init_args.path",
             "{root}/imdb_sample/imdb_small.csv.gz",
-            "--data.init_args.text_column",
+            "--data.init_args.files.text_column",
             "review",
-            "--data.init_args.label_column",
+            "--data.init_args.files.label_column",
             "sentiment",
         ),
     },
@@ -359,7 +359,14 @@ DENSE = Family(
     ),
 )
 
-_CANVASES = ("--data.init_args.n_train", "2000", "--data.init_args.n_val", "200", "--data.init_args.n_test", "200")
+_CANVASES = (
+    "--data.init_args.canvases.n_train",
+    "2000",
+    "--data.init_args.canvases.n_val",
+    "200",
+    "--data.init_args.canvases.n_test",
+    "200",
+)
 DETECTION = Family(
     runs=tuple(
         Run(

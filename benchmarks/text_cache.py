@@ -75,9 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     dm = TextClassificationDataModule(
         dataset="rt_polarity",
         source="embedded",
-        tokenizer="pretrained",
-        pretrained_tokenizer=args.encoder,
-        max_length=128,
+        tokenizer={"kind": "pretrained", "pretrained": args.encoder, "max_length": 128},
         batch_size=args.batch_size,
         max_train_samples=args.samples,
     )

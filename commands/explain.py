@@ -95,6 +95,9 @@ def _argument_error(err: BaseException, argv: list[str]) -> str:
         near = difflib.get_close_matches(unknown.group(1), options, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
         return _squash(f"unknown option {unknown.group(1)}{hint}") + _HINT
+    moved = _moved_option(text)
+    if moved:
+        return moved
     key = re.match(r'Parser key "([\w.]+)":', text)
     expected = re.findall(r"Expected a <class '(\w+)'>", text)
     kinds = [k for k in expected if k != "NoneType"]
@@ -104,6 +107,24 @@ def _argument_error(err: BaseException, argv: list[str]) -> str:
         shown = f" {value!r}" if value is not None else ""
         return f"--{key}{shown}: expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}; pass --{key} <{kind}>" + _HINT
     return _squash(one_line(err)) + _HINT
+
+
+def _moved_option(text: str) -> str | None:
+    """A datamodule option that moved into a group (its class's ``moved_options``): name the new key."""
+    found = re.search(
+        r"class_path '([\w.]+)'.*?(?:Option '(\w+)' is not accepted|Parser key \"(\w+)\":\s*Unable)", text, re.S
+    )
+    if not found:
+        return None
+    module, _, name = found.group(1).rpartition(".")
+    try:
+        moved = getattr(getattr(import_module(module), name, None), "moved_options", {})
+    except ImportError:
+        return None
+    old = found.group(2) or found.group(3)
+    if old not in moved:
+        return None
+    return f"--data.init_args.{old} is now --data.init_args.{moved[old]}; pass that (see docs/data.md, Grouped options)"
 
 
 def _broken_yaml(argv: list[str]) -> str | None:

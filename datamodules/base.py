@@ -121,6 +121,8 @@ class LabDataModule(L.LightningDataModule):
     how_to_get: ClassVar[str] = "pass --data.init_args.path"
     default_split: ClassVar[SplitKind] = "random"
     optional_model_info: ClassVar[frozenset[str]] = frozenset()
+    # options that moved into a nested group: old key -> new key (the CLI's error names the new one)
+    moved_options: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,

@@ -10,11 +10,12 @@ item's position in its split).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, split_indices
+from datamodules.base import EMBEDDED_DIR, LabDataModule, split_indices
 from datamodules.detection_dataset import BoxTransform, CanvasItems, DetectionDataset, Item, RecordItems, pad_batch
 from datamodules.detection_readers import DetectionRecords, find_voc_root, read_coco, read_voc
 from datamodules.digit_canvases import POOLS, SPLIT_SEED_OFFSET, make_canvases
@@ -25,41 +26,63 @@ from labcore.errors import DataSourceError, LabError
 DIGIT_NAMES = [str(d) for d in range(10)]
 
 
+@dataclass(frozen=True)
+class CanvasOptions:
+    """The generated digit canvases of the embedded source: ``--data.init_args.canvases.<field>``, in YAML
+    ``canvases: {n_train: 2000}``.
+
+    Args:
+        n_train / n_val / n_test: canvases per split (disjoint digit pools).
+        seed: which canvases (each split draws from its own seed derived from it).
+        max_digits: digits per canvas (1 to ``max_digits``).
+        min_scale / max_scale: the digits' side in pixels.
+    """
+
+    n_train: int = 2000
+    n_val: int = 200
+    n_test: int = 200
+    seed: int = 0
+    max_digits: int = 5
+    min_scale: int = 20
+    max_scale: int = 44
+
+
+DEFAULT_CANVASES = CanvasOptions()
+
+
 class DetectionDataModule(LabDataModule):
     """Boxes and class labels. Sources:
 
     - ``embedded`` (what ``auto`` uses without ``path``): canvases with 1-5 real MNIST digits each,
       generated deterministically (``datamodules.digit_canvases``) from disjoint digit pools per split;
-      ``canvas_seed`` and ``n_train`` / ``n_val`` / ``n_test`` / ``image_size`` choose them.
+      ``canvases`` (``CanvasOptions``: ``seed``, ``n_train`` / ``n_val`` / ``n_test``, digit counts and
+      sizes) and ``image_size`` choose them.
     - ``path``: a Pascal VOC folder (``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/{train,val,test}.txt``;
       also a ``VOCdevkit`` above it) or a COCO folder (``images/`` + ``annotations/instances_<split>.json``).
       Splits without a list / file are carved from training (``val_fraction`` / ``test_fraction``,
-      ``split_seed``).
+      ``split``, ``split_seed``).
     - ``download``: Pascal VOC 2012 through torchvision into ``data_dir`` (one-line error offline).
 
     Images are resized to ``image_size`` squared with their boxes; training adds ``flip_p`` /
     ``crop_p`` (torchvision v2) or an albumentations pipeline ``augment`` (names or a YAML/JSON file).
     Class names come from the training split (the data state, kept in the checkpoint).
+    The ``LabDataModule`` arguments (``source``, ``path``, ``data_dir``, ``split``, ``split_seed``,
+    ``eval_batch_size``, ``num_workers``, ``from_checkpoint``) pass through ``kwargs``.
     """
 
     name = "detection"
+    moved_options: ClassVar[dict[str, str]] = {
+        "canvas_seed": "canvases.seed",
+        **{k: f"canvases.{k}" for k in ("n_train", "n_val", "n_test", "max_digits", "min_scale", "max_scale")},
+    }
     host = "host.robots.ox.ac.uk"
     how_to_get = "pass --data.init_args.path DIR with a Pascal VOC or COCO layout (or source embedded)"
     optional_model_info = frozenset({"class_names", "image_size"})
 
     def __init__(
         self,
-        source: Source = "auto",
-        path: str | None = None,
-        data_dir: str | None = None,
         image_size: int = 128,
-        n_train: int = 2000,
-        n_val: int = 200,
-        n_test: int = 200,
-        canvas_seed: int = 0,
-        max_digits: int = 5,
-        min_scale: int = 20,
-        max_scale: int = 44,
+        canvases: CanvasOptions = DEFAULT_CANVASES,
         flip_p: float = 0.0,
         crop_p: float = 0.0,
         crop_scale: float = 0.5,
@@ -68,23 +91,14 @@ class DetectionDataModule(LabDataModule):
         keep_difficult: bool = False,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
-        split_seed: int = 0,
         batch_size: int = 8,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        from_checkpoint: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            source=source,
-            path=path,
-            data_dir=data_dir,
-            split_seed=split_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            from_checkpoint=from_checkpoint,
-        )
-        self.save_hyperparameters()
+        """``kwargs``: the ``LabDataModule`` arguments (``source``, ``path``, ``batch_size``, ...)."""
+        super().__init__(batch_size=batch_size, **kwargs)
+        canvases = asdict(CanvasOptions(**canvases) if isinstance(canvases, Mapping) else canvases)
+        self.save_hyperparameters()  # the canvas options as a plain dict: loggers and weights_only loads take it
+        self.canvases = CanvasOptions(**canvases)
         if image_size < 32:
             raise LabError(
                 f"detection: image_size {image_size} is too small; pass --data.init_args.image_size 64 or more"
@@ -158,7 +172,7 @@ class DetectionDataModule(LabDataModule):
 
     def _embedded(self) -> dict[str, tuple[Callable[[int], Item], int]]:
         self.fitted_state(DIGIT_NAMES)
-        hp = self.hparams
+        hp = self.canvases
         mnist = EMBEDDED_DIR / "mnist"
         files = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
         pools = {
@@ -177,7 +191,7 @@ class DetectionDataModule(LabDataModule):
                 max_digits=hp.max_digits,
                 min_scale=hp.min_scale,
                 max_scale=hp.max_scale,
-                seed=hp.canvas_seed * 10 + SPLIT_SEED_OFFSET[split],
+                seed=hp.seed * 10 + SPLIT_SEED_OFFSET[split],
             )
             out[split] = (CanvasItems(c), n)
         return out
@@ -208,7 +222,7 @@ class DetectionDataModule(LabDataModule):
         }
         if missing:
             train = splits["train"]
-            idx = split_indices(len(train), missing, "random", self.split_seed)
+            idx = split_indices(len(train), missing, self.split, self.split_seed)
             splits = {**splits, **{k: train.subset(v.tolist()) for k, v in idx.items()}}
             log.info(f"detection: {', '.join(missing)} carved from training ({len(idx['train'])} training images left)")
         for k in ("train", "val", "test"):

@@ -10,6 +10,7 @@ rebuild the same features without refitting anything.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
+from datamodules.base import EMBEDDED_DIR, LabDataModule, split_indices
 from datamodules.imbalance import (
     IMBALANCE,
     Imbalance,
@@ -29,7 +30,13 @@ from datamodules.imbalance import (
     subsample_minority,
 )
 from datamodules.samplers import WeightedBatches
-from datamodules.tabular_features import Encoding, Impute, Scale, fit_features, numeric_column, transform
+from datamodules.tabular_features import (
+    DEFAULT_PREPROCESSING,
+    Preprocessing,
+    fit_features,
+    numeric_column,
+    transform,
+)
 from labcore import log
 from labcore.errors import DataSourceError, LabError
 
@@ -75,11 +82,8 @@ class TabularDataModule(LabDataModule):
         target: the target column. task: ``classification`` or ``regression``.
         numeric: numeric feature columns (None: every column not named elsewhere, except unnamed index
             columns). categorical: categorical feature columns. exclude: columns never used.
-        impute: fill of missing numeric entries (``median`` / ``mean`` of the training rows); missing
-            categories take the most frequent training category.
-        scale: ``standard`` (training mean/std) or ``none``. encoding: ``onehot`` or ``ordinal``.
-        target_scaling: regression target ``standard`` (training mean/std; ``model_info`` gives
-            ``target_shift`` / ``target_scale``, real = scaled * scale + shift) or ``none``.
+        preprocessing: ``Preprocessing`` (``impute``, ``scale``, ``encoding``, ``target_scaling``), fitted on
+            the training rows only.
         class_names: display names of the sorted class values (e.g. ``[normal, fraud]``).
         val_fraction / test_fraction: held-out shares (a real validation split: val_fraction > 0).
         imbalance: training-split strategy (``datamodules.imbalance``).
@@ -87,11 +91,15 @@ class TabularDataModule(LabDataModule):
             all rows BEFORE the split (e.g. 0.02 recreates a realistic fraud ratio).
         sampling_seed: seed of the resamplers and the weighted sampler.
         predict_path: a CSV of raw rows (the same columns; the target may be absent) for ``predict``.
-        on_device: on a CUDA trainer, keep the rows in device memory and cut batches there
-            (``datamodules.device_batches``); a no-op on CPU.
+        kwargs: the ``LabDataModule`` arguments (``source``, ``path``, ``data_dir``, ``split``, ``split_seed``,
+            ``batch_size``, ``eval_batch_size``, ``num_workers``, ``from_checkpoint``, and ``on_device``: on a
+            CUDA trainer, keep the rows in device memory and cut batches there; a no-op on CPU).
     """
 
     name = "table"
+    moved_options: ClassVar[dict[str, str]] = {
+        k: f"preprocessing.{k}" for k in ("impute", "scale", "encoding", "target_scaling")
+    }
     how_to_get = "pass --data.init_args.path with the CSV file (or the folder holding ../shared/data's copy)"
     optional_model_info: ClassVar[frozenset[str]] = frozenset(
         {"in_features", "out_features", "class_names", "class_weights", "target_names"}
@@ -105,10 +113,7 @@ class TabularDataModule(LabDataModule):
         numeric: list[str] | None = None,
         categorical: list[str] = [],  # noqa: B006 - jsonargparse needs a literal default
         exclude: list[str] = [],  # noqa: B006
-        impute: Impute = "median",
-        scale: Scale = "standard",
-        encoding: Encoding = "onehot",
-        target_scaling: Literal["standard", "none"] = "standard",
+        preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
         class_names: list[str] | None = None,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
@@ -116,17 +121,9 @@ class TabularDataModule(LabDataModule):
         minority_fraction: float | None = None,
         sampling_seed: int = 0,
         predict_path: str | None = None,
-        source: Source = "auto",
-        path: str | None = None,
-        data_dir: str | None = None,
-        split: SplitKind | None = None,
-        split_seed: int = 0,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        from_checkpoint: str | None = None,
-        on_device: bool = False,
+        **kwargs: Any,
     ) -> None:
+        """``kwargs``: the ``LabDataModule`` arguments (``source``, ``path``, ``batch_size``, ``on_device``, ...)."""
         if dataset is not None and dataset not in KNOWN:
             raise LabError(f"unknown dataset {dataset!r}; pass --data.init_args.dataset {' | '.join(KNOWN)} or null")
         if task not in ("classification", "regression"):
@@ -143,21 +140,13 @@ class TabularDataModule(LabDataModule):
         if not target:
             raise LabError("no target column; pass --data.init_args.target COLUMN")
         self.name = dataset or "table"
-        super().__init__(
-            source=source,
-            path=path,
-            data_dir=data_dir,
-            split=split or ("stratified" if task == "classification" else "random"),
-            split_seed=split_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            from_checkpoint=from_checkpoint,
-            on_device=on_device,
-        )
+        kwargs["split"] = kwargs.get("split") or ("stratified" if task == "classification" else "random")
+        super().__init__(**kwargs)
+        pre = Preprocessing(**preprocessing) if isinstance(preprocessing, Mapping) else preprocessing
         self.dataset, self.target, self.task = dataset, target, task
         self.numeric, self.categorical, self.exclude = numeric, list(categorical), list(exclude)
-        self.impute, self.scale, self.encoding, self.target_scaling = impute, scale, encoding, target_scaling
+        self.impute, self.scale = pre.impute, pre.scale
+        self.encoding, self.target_scaling = pre.encoding, pre.target_scaling
         self.display_names = list(class_names) if class_names else None
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.imbalance, self.minority_fraction, self.sampling_seed = imbalance, minority_fraction, sampling_seed

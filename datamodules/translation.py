@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader
 
-from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
+from datamodules.base import EMBEDDED_DIR, LabDataModule, split_indices
 from datamodules.parallel_dataset import PairDataset
 from datamodules.parallel_readers import ParallelSplits, read_parallel_hub, read_parallel_path, read_table
 from datamodules.resumable import ResumableLoader
@@ -26,6 +29,27 @@ HOW_TO_GET = {
     "tatoeba_eng_fra": "pass --data.init_args.path fra.txt (manythings/Tatoeba 'English<TAB>French' lines, .gz too)",
     "multi30k": "pass --data.init_args.path DIR with train.de/train.en, val.*, test.* (or source download)",
 }
+
+
+@dataclass(frozen=True)
+class PairTokenizerOptions:
+    """The translation tokenizers: ``--data.init_args.tokenizer.<field>``, in YAML
+    ``tokenizer: {kind: word, min_freq: 2}``; both are trained on the training split only.
+
+    Args:
+        kind: ``word`` (word level, punctuation split off, ``<unk>`` for unknown words) or ``bpe`` (subwords).
+        lowercase / min_freq / vocab_size: ``vocab_size`` is the word cap or the BPE size.
+        joint_vocab: one tokenizer for both languages (needed for shared embeddings).
+    """
+
+    kind: TokenizerKind = "word"
+    lowercase: bool = True
+    min_freq: int = 1
+    vocab_size: int | None = None
+    joint_vocab: bool = False
+
+
+DEFAULT_TOKENIZER = PairTokenizerOptions()
 
 
 class TranslationDataModule(LabDataModule):
@@ -49,10 +73,8 @@ class TranslationDataModule(LabDataModule):
         src_lang / tgt_lang: translate from / to (file suffixes or hub column names);
             ``src_lang: fr, tgt_lang: en`` reverses a Tatoeba table.
         hub_id: HF hub data set for ``download`` (default per ``dataset``).
-        tokenizer: ``word`` (word level, punctuation split off, ``<unk>`` for unknown words) or
-            ``bpe`` (subwords); both trained on the training split only.
-        lowercase / min_freq / vocab_size: tokenizer options (``vocab_size``: the word cap or the BPE size).
-        joint_vocab: one tokenizer for both languages (needed for shared embeddings).
+        tokenizer: ``PairTokenizerOptions``: ``kind`` (``word`` or ``bpe``), ``lowercase``, ``min_freq``,
+            ``vocab_size``, ``joint_vocab``.
         max_length: training pairs with a side longer than this many tokens (``<bos>`` / ``<eos>``
             included) are dropped (a warning counts them); held-out pairs are kept whole.
         max_train_pairs / max_eval_pairs: seeded subsets (split_seed) of train (drawn from the pairs
@@ -60,63 +82,53 @@ class TranslationDataModule(LabDataModule):
         val_fraction / test_fraction / split / split_seed: the held-out parts where the data has
             none, carved by SOURCE SENTENCE: every translation of one source sentence lands in
             the same part, so no source sentence is both trained on and tested.
-        batch_size / eval_batch_size / bucketing: length-bucketed batches (``BucketBatchSampler``).
+        bucketing: length-bucketed batches (``BucketBatchSampler``) of ``batch_size`` / ``eval_batch_size``.
         predict_texts / predict_file: what ``predict`` translates (default: the test split).
-        from_checkpoint: take the tokenizers from this Lightning checkpoint (cli.py fills it from ``--ckpt_path``).
+        kwargs: the ``LabDataModule`` arguments: ``source``, ``path`` (above), ``data_dir``, ``split``,
+            ``split_seed``, ``batch_size``, ``eval_batch_size``, ``num_workers``, ``from_checkpoint`` (take
+            the tokenizers from this Lightning checkpoint; cli.py fills it from ``--ckpt_path``).
     """
 
     host = "huggingface.co"
+    moved_options: ClassVar[dict[str, str]] = {
+        "tokenizer": "tokenizer.kind",
+        **{k: f"tokenizer.{k}" for k in ("lowercase", "min_freq", "vocab_size", "joint_vocab")},
+    }
     optional_model_info = frozenset({"target_vocab", "bos_index", "eos_index", "pad_index", "src_vocab_size"})
 
     def __init__(
         self,
         dataset: Literal["tatoeba_eng_fra", "multi30k", "custom"] = "tatoeba_eng_fra",
-        source: Source = "auto",
-        path: str | None = None,
         columns: list[str] | None = None,
         src_lang: str = "en",
         tgt_lang: str = "fr",
         hub_id: str | None = None,
         test_set: str | None = None,
-        data_dir: str | None = None,
-        tokenizer: TokenizerKind = "word",
-        lowercase: bool = True,
-        min_freq: int = 1,
-        vocab_size: int | None = None,
-        joint_vocab: bool = False,
+        tokenizer: PairTokenizerOptions = DEFAULT_TOKENIZER,
         max_length: int | None = None,
         max_train_pairs: int | None = None,
         max_eval_pairs: int | None = None,
         val_fraction: float = 0.05,
         test_fraction: float = 0.05,
-        split: SplitKind | None = None,
-        split_seed: int = 0,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
         bucketing: bool = True,
-        num_workers: int = 0,
         predict_texts: list[str] | None = None,
         predict_file: str | None = None,
-        from_checkpoint: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        """``kwargs``: the ``LabDataModule`` arguments (``source``, ``path``, ``batch_size``, ...)."""
         self._dataset = dataset
-        if split == "stratified":
+        if kwargs.get("split") == "stratified":
             raise LabError("translation: split=stratified needs class labels; pass --data.init_args.split random")
         if src_lang == tgt_lang:
             raise LabError(f"translation: src_lang and tgt_lang are both {src_lang!r}; pass two languages")
-        super().__init__(
-            source=source,
-            path=path,
-            data_dir=data_dir,
-            split=split,
-            split_seed=split_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            from_checkpoint=from_checkpoint,
-        )
+        if kwargs.get("on_device"):
+            raise LabError(f"{self.name}: on_device is for in-memory tensor data; leave --data.init_args.on_device out")
+        options = PairTokenizerOptions(**tokenizer) if isinstance(tokenizer, Mapping) else tokenizer
+        super().__init__(**kwargs)
+        tokenizer = asdict(options)  # hparams (loggers, checkpoints) hold plain values: weights_only loads them
         self.save_hyperparameters()
-        self.hp = self.hparams
+        # the flat view the reading code uses: hp.tokenizer is the tokenizer kind
+        self.hp = AttributeDict(dict(self.hparams) | tokenizer | {"tokenizer": options.kind})
         self.columns = list(columns or ["en", "fr"])
         self._splits: dict[str, tuple[list[str], list[str]]] | None = None
         self._encoders: tuple[SeqEncoder, SeqEncoder] | None = None
@@ -147,9 +159,9 @@ class TranslationDataModule(LabDataModule):
 
     def resolve(self) -> tuple[str, Path | None]:
         if self.resolved_source is None:
-            if self._dataset == "custom" and not self.hp.path:
+            if self._dataset == "custom" and not self.path:
                 raise DataSourceError(f"{self.name}: pass --data.init_args.path FILE_OR_DIR (a table or aligned files)")
-            if self.hp.source == "embedded" and self._dataset not in EMBEDDED:
+            if self.source == "embedded" and self._dataset not in EMBEDDED:
                 raise DataSourceError(f"{self.name}: no embedded copy; {self.how_to_get}")
         source, location = super().resolve()
         if source == "embedded" and self._dataset not in EMBEDDED:

@@ -72,9 +72,11 @@ def test_segmentation_datamodule_uses_the_pipeline():
 
 
 def test_detection_datamodule_pipeline_moves_boxes_with_the_digits():
-    from datamodules.detection import DetectionDataModule
+    from datamodules.detection import CanvasOptions, DetectionDataModule
 
-    dm = DetectionDataModule(source="embedded", n_train=12, n_val=2, n_test=2, augment="hflip,vflip,affine")
+    dm = DetectionDataModule(
+        source="embedded", canvases=CanvasOptions(n_train=12, n_val=2, n_test=2), augment="hflip,vflip,affine"
+    )
     dm.setup("fit")
     for i in range(12):
         item = dm.datasets["train"][i]

@@ -299,7 +299,7 @@ CASES: dict[str, Case] = {
             D + "path",
             str(write(t / "reviews.csv", csv_rows().encode() + "caf\u00e9,pos\n".encode("latin-1"))),
         ],
-        ["reviews.csv", "--data.init_args.encoding"],
+        ["reviews.csv", "--data.init_args.files.encoding"],
     ),
     "tsv_as_csv": lambda t: (
         [
@@ -308,12 +308,12 @@ CASES: dict[str, Case] = {
             TEXT,
             D + "dataset",
             "custom",
-            D + "format",
+            D + "files.format",
             "csv",
             D + "path",
             str(write(t / "reviews.txt", csv_rows(sep="\t"))),
         ],
-        ["reviews.txt", "--data.init_args.format tsv"],
+        ["reviews.txt", "--data.init_args.files.format tsv"],
     ),
     "jsonl_broken_line": lambda t: (
         [
@@ -345,7 +345,7 @@ CASES: dict[str, Case] = {
     ),
     "predict_file_not_utf8": lambda t: (
         ["predict", "--config", TEXT, *EMB, D + "predict_file", str(write(t / "p.txt", "caf\xe9\n".encode("latin-1")))],
-        ["p.txt", "--data.init_args.encoding"],
+        ["p.txt", "--data.init_args.files.encoding"],
     ),
     "predict_image_corrupt": lambda t: (
         ["predict", "--config", MNIST, *EMB, D + "predict_path", str(write(t / "p" / "digit.png", b"\x89PNG..."))],
@@ -482,8 +482,8 @@ CASES: dict[str, Case] = {
         ["callbacks.SampleGrd", "callbacks.SampleGrid"],
     ),
     "unknown_encoding": lambda t: (
-        ["fit", "--config", TEXT, *EMB, D + "encoding", "utf-9"],
-        ["--data.init_args.encoding", "utf-9"],
+        ["fit", "--config", TEXT, *EMB, D + "files.encoding", "utf-9"],
+        ["--data.init_args.files.encoding", "utf-9"],
     ),
     "image_size_0": lambda t: (["fit", "--config", FOLDER, *EMB, D + "image_size", "0"], ["image_size"]),
     "num_workers_negative": lambda t: (["fit", "--config", MNIST, *EMB, D + "num_workers", "-1"], ["num_workers"]),
@@ -514,12 +514,12 @@ CASES: dict[str, Case] = {
             TEXT,
             D + "dataset",
             "custom",
-            D + "format",
+            D + "files.format",
             "tsv",
             D + "path",
             str(write(t / "r.tsv", csv_rows())),
         ],
-        ["r.tsv", "--data.init_args.format csv"],
+        ["r.tsv", "--data.init_args.files.format csv"],
     ),
     "unknown_source": lambda t: (
         ["fit", "--config", SEG, D + "source", "ftp"],

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules.detection import BoxTransform, DetectionDataModule, DetectionDataset
+from datamodules.detection import BoxTransform, CanvasOptions, DetectionDataModule, DetectionDataset
 from datamodules.detection_readers import read_coco, read_voc
 from datamodules.digit_canvases import INK_THRESHOLD, POOLS, make_canvases
 from labcore.errors import DataSourceError
@@ -156,7 +156,7 @@ def test_canvas_generator_is_deterministic_and_boxes_enclose_the_ink():
 
 def test_embedded_canvases_use_real_digits_with_their_classes():
     # the report set every label to 1: the canvases carry each digit's own class
-    dm = DetectionDataModule(source="embedded", n_train=40, n_val=10, n_test=10)
+    dm = DetectionDataModule(source="embedded", canvases=CanvasOptions(n_train=40, n_val=10, n_test=10))
     dm.setup("fit")
     labels = torch.cat([dm.datasets["train"][i]["labels"] for i in range(40)])
     assert len(labels.unique()) >= 8 and labels.min() >= 0 and labels.max() <= 9
@@ -170,7 +170,7 @@ def test_digit_pools_are_disjoint():
         for b in ranges:
             if a < b and ranges[a][0] == ranges[b][0]:
                 assert ranges[a][2] <= ranges[b][1] or ranges[b][2] <= ranges[a][1], (a, b)
-    dm = DetectionDataModule(source="embedded", n_train=5, n_val=5, n_test=5)
+    dm = DetectionDataModule(source="embedded", canvases=CanvasOptions(n_train=5, n_val=5, n_test=5))
     dm.setup("fit")
     train, val = dm.datasets["train"][0]["image"], dm.datasets["val"][0]["image"]
     assert not np.array_equal(train.numpy(), val.numpy())

@@ -10,7 +10,14 @@ from tests.helpers import DDP_CPU_2, ROOT, TINY, cli, summary
 pytestmark = pytest.mark.slow  # end-to-end runs: outside the fast inner loop
 
 CONFIG = str(ROOT / "configs/labs/dense/detection.yaml")
-SMALL = ["--data.init_args.n_train", "32", "--data.init_args.n_val", "8", "--data.init_args.n_test", "8"]
+SMALL = [
+    "--data.init_args.canvases.n_train",
+    "32",
+    "--data.init_args.canvases.n_val",
+    "8",
+    "--data.init_args.canvases.n_test",
+    "8",
+]
 
 
 def test_detection_two_process_ddp(tmp_path):

@@ -19,6 +19,7 @@ import callbacks.attention_heatmap
 from callbacks import AttentionHeatmap
 from datamodules import TextClassificationDataModule
 from datamodules.text_readers import TEXT_DIR, parse_trec_line
+from datamodules.text_tokenizer import TokenizerOptions
 from lab_modules import Classifier
 from lab_modules.nets import BertGRU, PrefixTuningClassifier, TransformerTextClassifier
 from tests.helpers import TINY, cli, summary
@@ -329,7 +330,7 @@ def test_pad_id_is_only_padding(tmp_path):
         assert torch.equal(batch["input_ids"] == pad, batch["attention_mask"] == 0)
     assert built.model.net.embedding.padding_idx == pad
     # the pretrained tokenizer too: its pad id is [PAD], never a word piece
-    bert = TextClassificationDataModule(dataset="toy", toy_size=50, tokenizer="pretrained")
+    bert = TextClassificationDataModule(dataset="toy", toy_size=50, tokenizer=TokenizerOptions(kind="pretrained"))
     info = bert.model_info()
     assert bert.tokens([info["pad_index"]]) == ["[PAD]"]
     ids = bert.encode_texts(["the movie was not good"])["input_ids"][0]
@@ -378,7 +379,7 @@ def test_trec_folder_validation_and_test_are_disjoint(tmp_path):
 def test_best_checkpoint_holds_the_best_epoch_and_is_what_gets_tested(tmp_path):
     cfg = str(TEXT / "sentiment_bow_mlp.yaml")
     every_epoch = '[{"class_path": "callbacks.PeriodicCheckpoint", "init_args": {"every_n_epochs": 1}}]'
-    small = [*TINY, "--trainer.callbacks", every_epoch, "--data.init_args.max_vocab_size", "2000"]
+    small = [*TINY, "--trainer.callbacks", every_epoch, "--data.init_args.tokenizer.max_vocab_size", "2000"]
     run = cli(
         "fit",
         "--config",

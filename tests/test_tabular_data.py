@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from datamodules.tabular import TabularDataModule
+from datamodules.tabular_features import Preprocessing
 from labcore.errors import LabError
 
 
@@ -60,7 +61,7 @@ def test_imputation_scaling_and_encoding(tmp_path):
     table = _table()
     path = tmp_path / "t.csv"
     table.to_csv(path, index=False)
-    dm = _dm(path, impute="mean")
+    dm = _dm(path, preprocessing=Preprocessing(impute="mean"))
     dm.setup("fit")
     s = dm.data_state
     train = table.iloc[dm.split_rows["train"]]
@@ -71,7 +72,7 @@ def test_imputation_scaling_and_encoding(tmp_path):
     assert not torch.isnan(x).any()
     assert x[:, :2].mean(0).abs().max() < 1e-5  # standardised on these very rows
     assert torch.allclose(x[:, 2:].sum(1), torch.ones(len(x)))  # one-hot (missing -> the most frequent)
-    ordinal = _dm(path, encoding="ordinal")
+    ordinal = _dm(path, preprocessing=Preprocessing(encoding="ordinal"))
     ordinal.setup("fit")
     assert ordinal.model_info()["in_features"] == 3
 

@@ -149,7 +149,7 @@ def test_bow_train_then_finetune_on_another_set(tmp_path):
     """The bag-of-words report's workflow: train on rt_polarity, test on IMDB, fine-tune that checkpoint on IMDB
     with the rt_polarity vocabulary, test again (the 2x2 table, tiny)."""
     cfg = str(TEXT / "sentiment_bow_mlp.yaml")
-    small = [*TINY, "--trainer.callbacks=[]", "--data.init_args.max_vocab_size", "2000"]
+    small = [*TINY, "--trainer.callbacks=[]", "--data.init_args.tokenizer.max_vocab_size", "2000"]
     first = cli("fit", "--config", cfg, *small, runs_dir=tmp_path / "runs", lab="rt")
     ckpt = str(first / "checkpoints" / "last.ckpt")
     on_imdb = cli(
@@ -208,11 +208,11 @@ def test_word_level_ids_never_reach_a_pretrained_encoder(tmp_path, capsys):
             "--config",
             str(TEXT / "sentiment_bert_gru.yaml"),
             *TINY,
-            "--data.init_args.tokenizer",
+            "--data.init_args.tokenizer.kind",
             "vocab",
             runs_dir=tmp_path / "runs",
             lab="bad",
         )
     assert err.value.code == 2
     message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert message.startswith("error: ") and "--data.init_args.tokenizer pretrained" in message
+    assert message.startswith("error: ") and "--data.init_args.tokenizer.kind pretrained" in message

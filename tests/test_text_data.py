@@ -10,8 +10,8 @@ import pytest
 
 from datamodules import TextClassificationDataModule
 from datamodules.text_batching import BucketBatchSampler
-from datamodules.text_readers import TEXT_DIR, parse_trec_line, read_embedded
-from datamodules.text_tokenizer import TextEncoder, build_vocab, python_loop_encode
+from datamodules.text_readers import TEXT_DIR, TextFileOptions, parse_trec_line, read_embedded
+from datamodules.text_tokenizer import TextEncoder, TokenizerOptions, build_vocab, python_loop_encode
 from labcore.errors import DataSourceError, LabError
 
 
@@ -72,8 +72,7 @@ def test_path_sources_csv_tsv_jsonl_and_errors(tmp_path):
         dm = TextClassificationDataModule(
             dataset="custom",
             path=str(tmp_path / name),
-            text_column="review",
-            label_column="stars",
+            files=TextFileOptions(text_column="review", label_column="stars"),
             val_fraction=0.2,
             test_fraction=0.2,
         )
@@ -82,14 +81,16 @@ def test_path_sources_csv_tsv_jsonl_and_errors(tmp_path):
         dm.setup("fit")
         assert sum(len(dm.texts(s)) for s in ("train", "val", "test")) == 20
     with pytest.raises(DataSourceError, match="label_column"):
-        TextClassificationDataModule(dataset="custom", path=str(tmp_path / "d.csv"), text_column="review").model_info()
+        TextClassificationDataModule(
+            dataset="custom", path=str(tmp_path / "d.csv"), files=TextFileOptions(text_column="review")
+        ).model_info()
     with pytest.raises(DataSourceError, match="--data.init_args.path"):
         TextClassificationDataModule(dataset="trec", source="path", path=str(tmp_path / "missing")).model_info()
     with pytest.raises(DataSourceError, match="no network"):
         TextClassificationDataModule(dataset="imdb", source="download").model_info()
     # a sentiment CSV's labels are normalised, so checkpoints move between sentiment sets
     dm = TextClassificationDataModule(
-        dataset="imdb", path=str(tmp_path / "d.csv"), text_column="review", label_column="stars"
+        dataset="imdb", path=str(tmp_path / "d.csv"), files=TextFileOptions(text_column="review", label_column="stars")
     )
     assert dm.model_info()["class_names"] == ["negative", "positive"]
 
@@ -127,7 +128,9 @@ def test_tokenizers_vocab_equals_the_python_loop_and_options():
 
 
 def test_bucketing_and_batch_keys():
-    dm = TextClassificationDataModule(dataset="rt_polarity", source="embedded", batch_size=32, max_length=16)
+    dm = TextClassificationDataModule(
+        dataset="rt_polarity", source="embedded", batch_size=32, tokenizer=TokenizerOptions(max_length=16)
+    )
     dm.setup("fit")
     loader = dm.train_dataloader()
     seen, spread = [], []
@@ -172,7 +175,7 @@ def test_each_instance_reads_its_own_data_and_tokenizer_once(tmp_path, monkeypat
     b.setup("fit")
     assert len(reads) == 2 and all(t.startswith("new") for t in b.texts("train"))  # no stale module-level copy
     for _ in range(2):
-        dm = TextClassificationDataModule(dataset="toy", toy_size=50, tokenizer="pretrained")
+        dm = TextClassificationDataModule(dataset="toy", toy_size=50, tokenizer=TokenizerOptions(kind="pretrained"))
         dm.model_info()
         dm.setup("fit")
     assert len(loads) == 2  # once per instance
@@ -226,7 +229,7 @@ def test_from_checkpoint_restores_defaulted_tokenizer_options_and_refuses_contra
     from datamodules.text_classification import checkpoint_state
 
     tuned = TextClassificationDataModule(
-        dataset="toy", toy_size=200, max_length=12, stop_words=["the"], lowercase=False
+        dataset="toy", toy_size=200, tokenizer=TokenizerOptions(max_length=12, stop_words=["the"], lowercase=False)
     )
     ckpt = _save_checkpoint(tuned, tmp_path / "tuned.ckpt")
     with caplog.at_level(logging.INFO):
@@ -238,23 +241,28 @@ def test_from_checkpoint_restores_defaulted_tokenizer_options_and_refuses_contra
     texts = ["The movie was good", "THE plot " * 20]
     assert [a.tolist() for a in back.encoder.encode(texts)] == [a.tolist() for a in tuned.encoder.encode(texts)]
     # the same value typed again is no contradiction
-    TextClassificationDataModule(dataset="toy", toy_size=200, from_checkpoint=ckpt, max_length=12).model_info()
+    TextClassificationDataModule(
+        dataset="toy", toy_size=200, from_checkpoint=ckpt, tokenizer=TokenizerOptions(max_length=12)
+    ).model_info()
 
     plain = _save_checkpoint(TextClassificationDataModule(dataset="toy", toy_size=200), tmp_path / "plain.ckpt")
-    for option, value in (
-        ("max_length", 64),
-        ("lowercase", False),
-        ("stop_words", True),
-        ("min_freq", 2),
-        ("tokenizer", "pretrained"),
+    for option, field, value in (
+        ("max_length", "max_length", 64),
+        ("lowercase", "lowercase", False),
+        ("stop_words", "stop_words", True),
+        ("min_freq", "min_freq", 2),
+        ("tokenizer", "kind", "pretrained"),
     ):
-        with pytest.raises(LabError, match=rf"--data.init_args.{option}={value!r}.*checkpoint's {option}=") as err:
-            TextClassificationDataModule(dataset="toy", from_checkpoint=plain, **{option: value}).model_info()
+        typed = TokenizerOptions(**{field: value})
+        with pytest.raises(
+            LabError, match=rf"--data.init_args.tokenizer.{field}={value!r}.*checkpoint's {option}="
+        ) as err:
+            TextClassificationDataModule(dataset="toy", from_checkpoint=plain, tokenizer=typed).model_info()
         assert "\n" not in str(err.value)
     with pytest.raises(LabError, match="max_length"):  # Lightning's restore (fit --ckpt_path) checks too
-        TextClassificationDataModule(dataset="toy", toy_size=200, max_length=64).load_state_dict(
-            checkpoint_state(plain)
-        )
+        TextClassificationDataModule(
+            dataset="toy", toy_size=200, tokenizer=TokenizerOptions(max_length=64)
+        ).load_state_dict(checkpoint_state(plain))
 
 
 def test_trec_duplicates_never_straddle_train_and_val_and_the_test_overlap_is_reported(caplog):
@@ -280,7 +288,7 @@ def test_text_state_is_lab_data_and_older_checkpoints_still_load(tmp_path, recwa
     from datamodules.text_classification import checkpoint_state
     from labcore.checkpoints import datamodule_state
 
-    dm = TextClassificationDataModule(dataset="toy", toy_size=200, max_length=12)
+    dm = TextClassificationDataModule(dataset="toy", toy_size=200, tokenizer=TokenizerOptions(max_length=12))
     assert isinstance(dm, LabDataModule)
     ckpt = _save_checkpoint(dm, tmp_path / "new.ckpt")
     state = datamodule_state(ckpt)
@@ -302,14 +310,18 @@ def test_dev_file_is_the_validation_split_and_an_unlabelled_test_file_is_left_ou
     (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[:30]))
     (tmp_path / "dev.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[30:]))
     (tmp_path / "test.tsv").write_text("index\tsentence\n" + "".join(f"{i}\tunlabelled {i}\n" for i in range(5)))
-    dm = TextClassificationDataModule(dataset="custom", path=str(tmp_path), text_column="sentence", test_fraction=0.2)
+    dm = TextClassificationDataModule(
+        dataset="custom", path=str(tmp_path), files=TextFileOptions(text_column="sentence"), test_fraction=0.2
+    )
     with pytest.warns(UserWarning, match="unlabelled test set"):
         dm.setup("fit")
     assert dm.texts("val") == [t for t, _ in rows[30:]]
     assert len(dm.texts("test")) == 6 and len(dm.texts("train")) == 24  # test carved from train
     (tmp_path / "validation.tsv").write_text((tmp_path / "dev.tsv").read_text())
     with pytest.raises(DataSourceError, match="keep one of them"):
-        TextClassificationDataModule(dataset="custom", path=str(tmp_path), text_column="sentence").setup("fit")
+        TextClassificationDataModule(
+            dataset="custom", path=str(tmp_path), files=TextFileOptions(text_column="sentence")
+        ).setup("fit")
 
 
 def test_stratified_split_keeps_trec_class_shares():
@@ -329,7 +341,9 @@ def test_a_file_of_ones_own_is_named_by_its_path_not_the_default_dataset(tmp_pat
     (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[:32]))
     (tmp_path / "dev.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[32:]))
     caplog.set_level("INFO")
-    dm = TextClassificationDataModule(source="path", path=str(tmp_path), text_column="sentence")  # rt_polarity default
+    dm = TextClassificationDataModule(
+        source="path", path=str(tmp_path), files=TextFileOptions(text_column="sentence")
+    )  # rt_polarity default
     dm.setup("fit")
     notices = [r.getMessage() for r in caplog.records] + [str(w.message) for w in recwarn]
     ours = [m for m in notices if "[dl-labs] text" in m]

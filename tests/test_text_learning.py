@@ -9,6 +9,7 @@ import torch
 from lightning.pytorch import seed_everything
 
 from datamodules import TextClassificationDataModule
+from datamodules.text_tokenizer import TokenizerOptions
 from lab_modules.nets import (
     AttentionToyClassifier,
     BagOfWordsMLP,
@@ -20,7 +21,9 @@ from lab_modules.nets import (
 
 
 def _data(tokenizer: str, size: int) -> TextClassificationDataModule:
-    dm = TextClassificationDataModule(dataset="toy", toy_size=size, tokenizer=tokenizer, batch_size=32, max_length=16)
+    dm = TextClassificationDataModule(
+        dataset="toy", toy_size=size, tokenizer=TokenizerOptions(kind=tokenizer, max_length=16), batch_size=32
+    )
     dm.setup("fit")
     return dm
 

@@ -178,7 +178,7 @@ def test_pretrained_encoder_refuses_word_level_ids():
     assert TextClassificationDataModule(dataset="toy", toy_size=50).model_info()["tokenizer"] == "vocab"
     assert {"pad_index", "tokenizer", "class_names"} <= TextClassificationDataModule.optional_model_info
     for make in (EncoderClassifier, BertGRU, PrefixTuningClassifier):
-        with pytest.raises(LabError, match="--data.init_args.tokenizer pretrained") as err:
+        with pytest.raises(LabError, match="--data.init_args.tokenizer.kind pretrained") as err:
             make(vocab_size=500, num_classes=2, tokenizer="vocab")  # a vocabulary smaller than BERT's
         assert "\n" not in str(err.value)
         make(encoder_config=TINY_BERT, vocab_size=60, num_classes=2, tokenizer="vocab")  # random init: word ids fine

@@ -9,7 +9,7 @@ import torch
 
 from datamodules.parallel_readers import read_parallel_path
 from datamodules.seq2seq_vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, SeqEncoder, detokenize, train_tokenizer
-from datamodules.translation import TranslationDataModule
+from datamodules.translation import PairTokenizerOptions, TranslationDataModule
 from labcore.errors import DataSourceError, LabError
 
 EN = ["the cat sleeps.", "the dog runs!", "a bird sings.", "the cat runs.", "a dog sleeps!", "the bird runs."]
@@ -143,7 +143,11 @@ def test_punctuation_split_off_and_detokenisation_exact():
 
 def test_bpe_trained_on_train_only_and_length_filter(tmp_path):
     dm = _dm(
-        dataset="custom", path=str(_aligned(tmp_path)), src_lang="en", tgt_lang="de", tokenizer="bpe", vocab_size=80
+        dataset="custom",
+        path=str(_aligned(tmp_path)),
+        src_lang="en",
+        tgt_lang="de",
+        tokenizer=PairTokenizerOptions(kind="bpe", vocab_size=80),
     )
     dm.setup("fit")
     assert dm.encoders()[1].kind == "bpe" and dm.model_info()["tgt_vocab_size"] <= 80

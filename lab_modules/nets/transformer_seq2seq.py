@@ -43,7 +43,7 @@ class TransformerSeq2Seq(Seq2SeqNet):
     Args:
         src_vocab_size / tgt_vocab_size / pad_index: filled from the data.
         share_embeddings: one embedding table for source and target (needs one vocabulary:
-            ``--data.init_args.joint_vocab true``).
+            ``--data.init_args.tokenizer.joint_vocab true``).
         tie_output: the output layer reuses the target embedding matrix.
         keep_attention: record the last decoder layer's cross-attention at each ``decode_step``
             (per head) for the heatmap figures (costs a second attention pass).
@@ -71,7 +71,7 @@ class TransformerSeq2Seq(Seq2SeqNet):
             if src_vocab_size != tgt_vocab_size:
                 raise LabError(
                     f"share_embeddings needs one vocabulary, the data has {src_vocab_size} source and "
-                    f"{tgt_vocab_size} target tokens; pass --data.init_args.joint_vocab true"
+                    f"{tgt_vocab_size} target tokens; pass --data.init_args.tokenizer.joint_vocab true"
                 )
             self.tgt_embedding = self.src_embedding
         else:
