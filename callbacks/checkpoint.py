@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,25 @@ class LabModelCheckpoint(ModelCheckpoint):
         self._previous_handlers: dict[int, Any] = {}
         self._dumps = 0  # checkpoints written since the last check, counted on every rank
         self._checked = 0
+        # Without a step or time trigger ModelCheckpoint's own batch-end hook returns without doing anything, so
+        # it is skipped: every training batch would pay for its checks.
+        given = inspect.signature(ModelCheckpoint.__init__).bind(self, *args, **kwargs).arguments
+        self._batch_saves = bool(given.get("every_n_train_steps")) or given.get("train_time_interval") is not None
+        self._state_key: str | None = None
+
+    @property
+    def state_key(self) -> str:
+        """ModelCheckpoint's key, computed once per fit: Lightning formats it for every callback hook it calls
+        (several per training batch), and the options it is made of do not change during a fit."""
+        return self._state_key or super().state_key
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._state_key = super().state_key
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        self._state_key = None
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         self._dumps += 1  # any save of this trainer (ours, another ModelCheckpoint's, trainer.save_checkpoint)
@@ -86,7 +106,8 @@ class LabModelCheckpoint(ModelCheckpoint):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self._batch_saves:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         self._check(trainer)
         signum = preemption.agreed_signal(trainer)
         if signum is None:

@@ -1,0 +1,86 @@
+"""LabModelCheckpoint's per-batch work: ModelCheckpoint's own batch-end checks only where a step or time trigger
+can save there, and its state key formatted once per fit instead of at every callback hook."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+import pytest
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.demos.boring_classes import BoringModel
+
+from callbacks.checkpoint import LabModelCheckpoint
+
+
+class CountKeyCalls(LabModelCheckpoint):
+    """Counts how often ModelCheckpoint formats a state key for this callback."""
+
+    key_calls = 0
+
+    def _generate_state_key(self, **kwargs):
+        type(self).key_calls += 1
+        return super()._generate_state_key(**kwargs)
+
+
+def _fit(ckpt: ModelCheckpoint, root: Path, steps: int = 6) -> L.Trainer:
+    trainer = L.Trainer(
+        default_root_dir=root,
+        max_steps=steps,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[ckpt],
+    )
+    trainer.fit(BoringModel())
+    return trainer
+
+
+def test_state_key_is_formatted_a_fixed_number_of_times_per_fit_and_unchanged(tmp_path):
+    counts = []
+    for steps in (5, 25):
+        ckpt = CountKeyCalls(dirpath=tmp_path / f"ckpt{steps}", monitor=None)
+        expected = ModelCheckpoint.state_key.fget(ckpt)
+        CountKeyCalls.key_calls = 0
+        _fit(ckpt, tmp_path, steps=steps)
+        counts.append(CountKeyCalls.key_calls)
+        assert ckpt.state_key == expected
+    # Stock ModelCheckpoint formats it at every hook Lightning dispatches: several per batch.
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize(
+    ("options", "runs"),
+    [
+        ({}, False),
+        ({"every_n_train_steps": 2}, True),
+        ({"train_time_interval": timedelta(seconds=0)}, True),
+        ({"positional_every_n_train_steps": 2}, True),
+    ],
+)
+def test_modelcheckpoint_batch_end_runs_only_with_a_step_or_time_trigger(tmp_path, monkeypatch, options, runs):
+    calls = []
+    original = ModelCheckpoint.on_train_batch_end
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    # Only this test's class attribute; restored by monkeypatch when the test ends.
+    monkeypatch.setattr(ModelCheckpoint, "on_train_batch_end", counted)
+    if "positional_every_n_train_steps" in options:
+        names = list(inspect.signature(ModelCheckpoint.__init__).parameters)[1:]
+        params = inspect.signature(ModelCheckpoint.__init__).parameters
+        args = [params[n].default for n in names[: names.index("every_n_train_steps") + 1]]
+        args[names.index("dirpath")], args[names.index("every_n_train_steps")] = tmp_path / "ckpt", 2
+        ckpt = LabModelCheckpoint(*args)
+    else:
+        ckpt = LabModelCheckpoint(dirpath=tmp_path / "ckpt", monitor=None, **options)
+    _fit(ckpt, tmp_path, steps=4)
+    assert (len(calls) == 4) if runs else not calls
+    if "every_n_train_steps" in str(options):  # the step trigger still saves mid-epoch
+        assert any((tmp_path / "ckpt").iterdir())
