@@ -15,16 +15,6 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from callbacks.checkpoint import LabModelCheckpoint
 
 
-class CountKeyCalls(LabModelCheckpoint):
-    """Counts how often ModelCheckpoint formats a state key for this callback."""
-
-    key_calls = 0
-
-    def _generate_state_key(self, **kwargs):
-        type(self).key_calls += 1
-        return super()._generate_state_key(**kwargs)
-
-
 def _fit(ckpt: ModelCheckpoint, root: Path, steps: int = 6) -> L.Trainer:
     trainer = L.Trainer(
         default_root_dir=root,
@@ -40,14 +30,23 @@ def _fit(ckpt: ModelCheckpoint, root: Path, steps: int = 6) -> L.Trainer:
     return trainer
 
 
-def test_state_key_is_formatted_a_fixed_number_of_times_per_fit_and_unchanged(tmp_path):
+def test_state_key_is_formatted_a_fixed_number_of_times_per_fit_and_unchanged(tmp_path, monkeypatch):
+    calls = []
+    stock = ModelCheckpoint.state_key
+
+    def counted(self):
+        calls.append(1)
+        return stock.fget(self)
+
+    # Only for this test: LabModelCheckpoint.state_key asks the stock property through super().
+    monkeypatch.setattr(ModelCheckpoint, "state_key", property(counted))
     counts = []
     for steps in (5, 25):
-        ckpt = CountKeyCalls(dirpath=tmp_path / f"ckpt{steps}", monitor=None)
-        expected = ModelCheckpoint.state_key.fget(ckpt)
-        CountKeyCalls.key_calls = 0
+        ckpt = LabModelCheckpoint(dirpath=tmp_path / f"ckpt{steps}", monitor=None)
+        expected = stock.fget(ckpt)
+        calls.clear()
         _fit(ckpt, tmp_path, steps=steps)
-        counts.append(CountKeyCalls.key_calls)
+        counts.append(len(calls))
         assert ckpt.state_key == expected
     # Stock ModelCheckpoint formats it at every hook Lightning dispatches: several per batch.
     assert counts[0] == counts[1]
