@@ -15,6 +15,35 @@ from runtime import checkpoint_io, preemption
 LAST = "last"
 
 
+class KeyOnceCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose ``state_key`` is formatted once per fit: Lightning formats it at every callback
+    hook it calls (several per training batch), and the options it is made of do not change during a fit. Used
+    as is, its key is the one a plain ``ModelCheckpoint`` with the same options has (checkpoints written by
+    either restore into the other); a subclass keeps its own name in the key, as with ModelCheckpoint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._state_key: str | None = None
+
+    @property
+    def state_key(self) -> str:
+        if self._state_key is not None:
+            return self._state_key
+        key = super().state_key
+        if type(self) is KeyOnceCheckpoint:
+            key = "ModelCheckpoint" + key[len(KeyOnceCheckpoint.__qualname__) :]
+        return key
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._state_key = None
+        self._state_key = self.state_key
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        self._state_key = None
+
+
 def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     """``last.ckpt`` rewritten after EVERY epoch, through public ``ModelCheckpoint`` options: no monitor and
     ``save_top_k=1`` keep one file named ``last`` (the previous is the same path, so nothing is deleted).
@@ -22,7 +51,7 @@ def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     The best checkpoint's own ``save_last`` rewrites ``last.ckpt`` only in a step where a top-k checkpoint was
     saved, so once the monitored metric stops improving it would freeze at the best epoch and a resume from it
     would silently repeat epochs."""
-    return ModelCheckpoint(
+    return KeyOnceCheckpoint(
         dirpath=dirpath,
         filename=LAST,
         monitor=None,
@@ -33,7 +62,7 @@ def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     )
 
 
-class LabModelCheckpoint(ModelCheckpoint):
+class LabModelCheckpoint(KeyOnceCheckpoint):
     """``ModelCheckpoint`` (the best by the task's metric) that also stops the run at SIGTERM / SIGINT after
     writing ``last.ckpt`` at the next batch end (``runtime/preemption.py``), and makes every rank learn of a
     failed write on rank 0 (``runtime/checkpoint_io.py``). Files are written by the trainer's
@@ -50,21 +79,6 @@ class LabModelCheckpoint(ModelCheckpoint):
         # it is skipped: every training batch would pay for its checks.
         given = inspect.signature(ModelCheckpoint.__init__).bind(self, *args, **kwargs).arguments
         self._batch_saves = bool(given.get("every_n_train_steps")) or given.get("train_time_interval") is not None
-        self._state_key: str | None = None
-
-    @property
-    def state_key(self) -> str:
-        """ModelCheckpoint's key, computed once per fit: Lightning formats it for every callback hook it calls
-        (several per training batch), and the options it is made of do not change during a fit."""
-        return self._state_key or super().state_key
-
-    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        super().setup(trainer, pl_module, stage)
-        self._state_key = super().state_key
-
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        super().teardown(trainer, pl_module, stage)
-        self._state_key = None
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         self._dumps += 1  # any save of this trainer (ours, another ModelCheckpoint's, trainer.save_checkpoint)

@@ -12,7 +12,7 @@ import pytest
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from callbacks.checkpoint import LabModelCheckpoint
+from callbacks.checkpoint import LabModelCheckpoint, epoch_last_checkpoint
 
 
 def _fit(ckpt: ModelCheckpoint, root: Path, steps: int = 6) -> L.Trainer:
@@ -30,7 +30,8 @@ def _fit(ckpt: ModelCheckpoint, root: Path, steps: int = 6) -> L.Trainer:
     return trainer
 
 
-def test_state_key_is_formatted_a_fixed_number_of_times_per_fit_and_unchanged(tmp_path, monkeypatch):
+@pytest.mark.parametrize("make", ["best", "last"])
+def test_state_key_is_formatted_a_fixed_number_of_times_per_fit_and_unchanged(tmp_path, monkeypatch, make):
     calls = []
     stock = ModelCheckpoint.state_key
 
@@ -42,8 +43,17 @@ def test_state_key_is_formatted_a_fixed_number_of_times_per_fit_and_unchanged(tm
     monkeypatch.setattr(ModelCheckpoint, "state_key", property(counted))
     counts = []
     for steps in (5, 25):
-        ckpt = LabModelCheckpoint(dirpath=tmp_path / f"ckpt{steps}", monitor=None)
-        expected = stock.fget(ckpt)
+        if make == "best":
+            ckpt = LabModelCheckpoint(dirpath=tmp_path / f"ckpt{steps}", monitor=None)
+            expected = stock.fget(ckpt)
+        else:  # the key a plain ModelCheckpoint with these options has (checkpoints from before restore)
+            ckpt = epoch_last_checkpoint(str(tmp_path / f"ckpt{steps}"))
+            plain = ModelCheckpoint(
+                dirpath=tmp_path, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
+                enable_version_counter=False, auto_insert_metric_name=False,
+            )  # fmt: skip
+            expected = stock.fget(plain)
+            assert expected.startswith("ModelCheckpoint{") and ckpt.state_key == expected
         calls.clear()
         _fit(ckpt, tmp_path, steps=steps)
         counts.append(len(calls))
