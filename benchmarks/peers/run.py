@@ -392,12 +392,13 @@ def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         f"\ntorch {torch.__version__}, CPU, {args.threads} threads, data {args.data_root}, "
         f"{args.repeats} alternating pair(s) per case (median)\n{cpu_line()}\n"
     )
-    print("### Whole process: report recipe, `cli.py fit --test_after_fit true` vs the peer script\n")
-    print(
-        "| case | epochs x steps | our step (ms) | peer (s) | ours (s) | ratio | target | | "
-        "loop peer / ours (s) | loop ratio | peak MiB peer / ours | quality peer / ours |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    if any("peer" in r for r in rows.values()):
+        print("### Whole process: report recipe, `cli.py fit --test_after_fit true` vs the peer script\n")
+        print(
+            "| case | epochs x steps | our step (ms) | peer (s) | ours (s) | ratio | target | | "
+            "loop peer / ours (s) | loop ratio | peak MiB peer / ours | quality peer / ours |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         if "peer" not in r:
             continue
