@@ -15,23 +15,26 @@ from runtime import checkpoint_io, preemption
 LAST = "last"
 
 
-class KeyOnceCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``state_key`` is formatted once per fit: Lightning formats it at every callback
-    hook it calls (several per training batch), and the options it is made of do not change during a fit. Used
-    as is, its key is the one a plain ``ModelCheckpoint`` with the same options has (checkpoints written by
-    either restore into the other); a subclass keeps its own name in the key, as with ModelCheckpoint."""
+class LeanModelCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` with less work per training batch: its ``state_key`` is formatted once per fit
+    (Lightning formats it at every callback hook it calls, several per batch, and the options it is made of do
+    not change during a fit), and its batch-end checks run only with a step or time trigger (without one they
+    end in doing nothing). Used as is, its key is the one a plain ``ModelCheckpoint`` with the same options has
+    (checkpoints written by either restore into the other); a subclass keeps its own name in the key."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._state_key: str | None = None
+        given = inspect.signature(ModelCheckpoint.__init__).bind(self, *args, **kwargs).arguments
+        self._batch_saves = bool(given.get("every_n_train_steps")) or given.get("train_time_interval") is not None
 
     @property
     def state_key(self) -> str:
         if self._state_key is not None:
             return self._state_key
         key = super().state_key
-        if type(self) is KeyOnceCheckpoint:
-            key = "ModelCheckpoint" + key[len(KeyOnceCheckpoint.__qualname__) :]
+        if type(self) is LeanModelCheckpoint:
+            key = "ModelCheckpoint" + key[len(LeanModelCheckpoint.__qualname__) :]
         return key
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -43,6 +46,12 @@ class KeyOnceCheckpoint(ModelCheckpoint):
         super().teardown(trainer, pl_module, stage)
         self._state_key = None
 
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._batch_saves:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
 
 def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     """``last.ckpt`` rewritten after EVERY epoch, through public ``ModelCheckpoint`` options: no monitor and
@@ -51,7 +60,7 @@ def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     The best checkpoint's own ``save_last`` rewrites ``last.ckpt`` only in a step where a top-k checkpoint was
     saved, so once the monitored metric stops improving it would freeze at the best epoch and a resume from it
     would silently repeat epochs."""
-    return KeyOnceCheckpoint(
+    return LeanModelCheckpoint(
         dirpath=dirpath,
         filename=LAST,
         monitor=None,
@@ -62,7 +71,7 @@ def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     )
 
 
-class LabModelCheckpoint(KeyOnceCheckpoint):
+class LabModelCheckpoint(LeanModelCheckpoint):
     """``ModelCheckpoint`` (the best by the task's metric) that also stops the run at SIGTERM / SIGINT after
     writing ``last.ckpt`` at the next batch end (``runtime/preemption.py``), and makes every rank learn of a
     failed write on rank 0 (``runtime/checkpoint_io.py``). Files are written by the trainer's
@@ -75,10 +84,6 @@ class LabModelCheckpoint(KeyOnceCheckpoint):
         self._previous_handlers: dict[int, Any] = {}
         self._dumps = 0  # checkpoints written since the last check, counted on every rank
         self._checked = 0
-        # Without a step or time trigger ModelCheckpoint's own batch-end hook returns without doing anything, so
-        # it is skipped: every training batch would pay for its checks.
-        given = inspect.signature(ModelCheckpoint.__init__).bind(self, *args, **kwargs).arguments
-        self._batch_saves = bool(given.get("every_n_train_steps")) or given.get("train_time_interval") is not None
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         self._dumps += 1  # any save of this trainer (ours, another ModelCheckpoint's, trainer.save_checkpoint)
@@ -120,8 +125,7 @@ class LabModelCheckpoint(KeyOnceCheckpoint):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if self._batch_saves:
-            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         self._check(trainer)
         signum = preemption.agreed_signal(trainer)
         if signum is None:

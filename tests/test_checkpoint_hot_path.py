@@ -93,3 +93,17 @@ def test_modelcheckpoint_batch_end_runs_only_with_a_step_or_time_trigger(tmp_pat
     assert (len(calls) == 4) if runs else not calls
     if "every_n_train_steps" in str(options):  # the step trigger still saves mid-epoch
         assert any((tmp_path / "ckpt").iterdir())
+
+
+def test_epoch_last_checkpoint_skips_batch_end_checks_and_still_writes_last(tmp_path, monkeypatch):
+    calls = []
+    original = ModelCheckpoint.on_train_batch_end
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelCheckpoint, "on_train_batch_end", counted)
+    _fit(epoch_last_checkpoint(str(tmp_path / "ckpt")), tmp_path, steps=4)
+    assert not calls
+    assert (tmp_path / "ckpt" / "last.ckpt").exists()
