@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,44 @@ from runtime import checkpoint_io, preemption
 LAST = "last"
 
 
+class LeanModelCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` with less work per training batch: its ``state_key`` is formatted once per fit
+    (Lightning formats it at every callback hook it calls, several per batch, and the options it is made of do
+    not change during a fit), and its batch-end checks run only with a step or time trigger (without one they
+    end in doing nothing). Used as is, its key is the one a plain ``ModelCheckpoint`` with the same options has
+    (checkpoints written by either restore into the other); a subclass keeps its own name in the key."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._state_key: str | None = None
+        given = inspect.signature(ModelCheckpoint.__init__).bind(self, *args, **kwargs).arguments
+        self._batch_saves = bool(given.get("every_n_train_steps")) or given.get("train_time_interval") is not None
+
+    @property
+    def state_key(self) -> str:
+        if self._state_key is not None:
+            return self._state_key
+        key = super().state_key
+        if type(self) is LeanModelCheckpoint:
+            key = "ModelCheckpoint" + key[len(LeanModelCheckpoint.__qualname__) :]
+        return key
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._state_key = None
+        self._state_key = self.state_key
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        self._state_key = None
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._batch_saves:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
 def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     """``last.ckpt`` rewritten after EVERY epoch, through public ``ModelCheckpoint`` options: no monitor and
     ``save_top_k=1`` keep one file named ``last`` (the previous is the same path, so nothing is deleted).
@@ -21,7 +60,7 @@ def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     The best checkpoint's own ``save_last`` rewrites ``last.ckpt`` only in a step where a top-k checkpoint was
     saved, so once the monitored metric stops improving it would freeze at the best epoch and a resume from it
     would silently repeat epochs."""
-    return ModelCheckpoint(
+    return LeanModelCheckpoint(
         dirpath=dirpath,
         filename=LAST,
         monitor=None,
@@ -32,7 +71,7 @@ def epoch_last_checkpoint(dirpath: str | None = None) -> ModelCheckpoint:
     )
 
 
-class LabModelCheckpoint(ModelCheckpoint):
+class LabModelCheckpoint(LeanModelCheckpoint):
     """``ModelCheckpoint`` (the best by the task's metric) that also stops the run at SIGTERM / SIGINT after
     writing ``last.ckpt`` at the next batch end (``runtime/preemption.py``), and makes every rank learn of a
     failed write on rank 0 (``runtime/checkpoint_io.py``). Files are written by the trainer's

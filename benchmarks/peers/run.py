@@ -11,7 +11,8 @@ For every case, in one run and in alternation (peer, ours, peer, ours, ...):
    Targets: ours / peer <= 1.25 for mnist_mlp (the smallest step) and <= 1.05 where our step is >= 20 ms.
 2. **Our cost over bare Lightning.** In this process, the lab as `cli.py` builds it (callbacks, loggers,
    progress bar, checkpoints) against a bare LightningModule that runs the same loss on the same net, loader and
-   optimizer with no logger, callbacks or bar: wall time of the training batches (up to ``--bare-steps``).
+   optimizer with no logger, callbacks or bar: wall time of the training batches (up to ``--bare-steps``), and
+   this process's CPU time over them (steadier than wall time on a machine that other work shares).
    Target <= 1.05.
 3. **Time to the peer's accuracy.** The lab's improved config (`cli.py fit`, plus the timing callback) stops at
    the first epoch whose test accuracy reaches the peer's final one; the time from process start to that
@@ -224,19 +225,21 @@ def bare_vs_ours(name: str, case: Case, args: argparse.Namespace, tmp: Path) -> 
     torch.set_num_threads(args.threads)
 
     class BatchLoopTimer(Callback):
-        """Wall time of the training batches: first batch start to last batch end of each epoch, summed."""
+        """Wall and process CPU time of the training batches: first batch start to last batch end of each epoch,
+        summed. CPU time is this process's own, so it holds up on a machine that other work shares."""
 
         def __init__(self, max_steps: int) -> None:
-            self.seconds, self.max_steps = 0.0, max_steps
+            self.seconds, self.cpu, self.max_steps = 0.0, 0.0, max_steps
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
             if batch_idx == 0:
-                self.start = time.perf_counter()
+                self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             last = batch_idx + 1 == trainer.num_training_batches or trainer.global_step >= self.max_steps
             if last:
                 self.seconds += time.perf_counter() - self.start
+                self.cpu += time.process_time() - self.cpu_start
 
     class Bare(L.LightningModule):
         """The step and nothing else: the same loss on the same net, no metrics, logs or callbacks."""
@@ -259,7 +262,7 @@ def bare_vs_ours(name: str, case: Case, args: argparse.Namespace, tmp: Path) -> 
         argv += ["--runs_dir", str(tmp / "bare_runs"), "--lab", name]
         return LabCLI(args=argv, run=False)
 
-    ours_t, bare_t = [], []
+    ours_t, bare_t, ours_c, bare_c = [], [], [], []
     for r in range(args.repeats + 1):  # the first round warms caches and is dropped
         cli = build()
         task0 = copy.deepcopy(cli.model)
@@ -273,8 +276,20 @@ def bare_vs_ours(name: str, case: Case, args: argparse.Namespace, tmp: Path) -> 
         if r > 0:
             ours_t.append(timer.seconds)
             bare_t.append(btimer.seconds)
+            ours_c.append(timer.cpu)
+            bare_c.append(btimer.cpu)
     o, b = statistics.median(ours_t), statistics.median(bare_t)
-    return {"steps": steps, "ours": o, "bare": b, "ratio": o / b}
+    oc, bc = statistics.median(ours_c), statistics.median(bare_c)
+    return {
+        "steps": steps,
+        "ours": o,
+        "bare": b,
+        "ratio": o / b,
+        "ours_cpu": oc,
+        "bare_cpu": bc,
+        "cpu_ratio": oc / bc,
+        "extra_cpu_ms_per_step": 1000 * (oc - bc) / max(steps, 1),
+    }
 
 
 def _bare_loss(task: Any, batch: dict) -> Any:
@@ -349,19 +364,41 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_line() -> str:
+    """The CPU model, the flags that decide which kernels torch picks (AVX2, AVX-512, its bf16, AMX) and the
+    core count, so tables from different machines can be told apart."""
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown CPU":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    have = [flag for flag in CPU_FLAGS if flag in flags] or ["none of " + "/".join(CPU_FLAGS)]
+    return f"{model}, {os.cpu_count()} cores, flags: {' '.join(have)}"
+
+
 def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     import torch
 
     print(
         f"\ntorch {torch.__version__}, CPU, {args.threads} threads, data {args.data_root}, "
-        f"{args.repeats} alternating pair(s) per case (median)\n"
+        f"{args.repeats} alternating pair(s) per case (median)\n{cpu_line()}\n"
     )
-    print("### Whole process: report recipe, `cli.py fit --test_after_fit true` vs the peer script\n")
-    print(
-        "| case | epochs x steps | our step (ms) | peer (s) | ours (s) | ratio | target | | "
-        "loop peer / ours (s) | loop ratio | peak MiB peer / ours | quality peer / ours |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    if any("peer" in r for r in rows.values()):
+        print("### Whole process: report recipe, `cli.py fit --test_after_fit true` vs the peer script\n")
+        print(
+            "| case | epochs x steps | our step (ms) | peer (s) | ours (s) | ratio | target | | "
+            "loop peer / ours (s) | loop ratio | peak MiB peer / ours | quality peer / ours |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         if "peer" not in r:
             continue
@@ -378,14 +415,18 @@ def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         )
     if any("bare" in r for r in rows.values()):
         print("\n### Our cost over bare Lightning: same net, loss, optimizer and loader; training batches only\n")
-        print("| case | steps | bare Lightning (s) | ours (s) | ratio | target <= 1.05 |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| case | steps | bare Lightning (s) | ours (s) | ratio | target <= 1.05 | "
+            "CPU s bare / ours | CPU ratio | our extra CPU ms / step |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
         for name, r in rows.items():
             if "bare" in r:
                 b = r["bare"]
                 print(
                     f"| {name} | {b['steps']} | {b['bare']:.2f} | {b['ours']:.2f} | {b['ratio']:.3f} | "
-                    f"{_met(b['ratio'] <= 1.05)} |"
+                    f"{_met(b['ratio'] <= 1.05)} | {b['bare_cpu']:.2f} / {b['ours_cpu']:.2f} | "
+                    f"{b['cpu_ratio']:.3f} | {b['extra_cpu_ms_per_step']:.2f} |"
                 )
     if any("race" in r for r in rows.values()):
         print("\n### Time to the peer's final test accuracy with the lab's improved config\n")
