@@ -20,7 +20,9 @@ from datamodules.segmentation import SegmentationFolderDataModule
 from datamodules.tabular import TabularDataModule
 from datamodules.text_classification import TextClassificationDataModule
 from datamodules.text_tokenizer import TokenizerOptions
+from datamodules.timeseries import TimeSeriesDataModule
 from datamodules.translation import TranslationDataModule
+from labcore.errors import LabError
 from tests.helpers import ROOT, cli
 
 MOST = 16
@@ -33,11 +35,8 @@ NARROWED = [
     MNISTDataModule,
     CIFAR10DataModule,
     SegmentationFolderDataModule,
+    TimeSeriesDataModule,
 ]
-# still wider than MOST (their own owners narrow them); strict: the mark must go once one is narrowed
-WIDE = {
-    "TimeSeriesDataModule",
-}
 
 
 def _subclasses() -> list[type]:
@@ -51,13 +50,6 @@ def _subclasses() -> list[type]:
                 found.add(sub)
                 todo.append(sub)
     return sorted(found, key=lambda c: c.__name__)
-
-
-def _width_cases() -> list:
-    return [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="not narrowed yet")) if c.__name__ in WIDE else c
-        for c in _subclasses()
-    ]
 
 
 def _options(cls: type) -> list[str]:
@@ -77,7 +69,7 @@ def test_the_narrowed_datamodules_are_discovered():
     assert set(NARROWED) <= set(_subclasses()) and len(_subclasses()) >= 10
 
 
-@pytest.mark.parametrize("cls", _width_cases(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", _subclasses(), ids=lambda c: c.__name__)
 def test_constructor_has_at_most_16_parameters(cls):
     params = inspect.signature(cls).parameters
     assert len(params) <= MOST, f"{cls.__name__} takes {len(params)} parameters: {list(params)}"
@@ -140,6 +132,7 @@ def test_an_old_flat_key_is_one_line_naming_the_new_one(config, old, new, capsys
         "vision/transfer_pretrain.yaml",
         "generative/denoising_ae.yaml",
         "dense/unet_segmentation.yaml",
+        "series/temperature_rnn.yaml",
     ],
 )
 def test_forwarded_base_options_still_parse(config, capsys):
@@ -154,7 +147,12 @@ def test_forwarded_base_options_still_parse(config, capsys):
 
 def test_segmentation_refuses_on_device_it_cannot_serve():
     """on_device now reaches segmentation through **kwargs; its datasets are not tensor data, so it is refused."""
-    from labcore.errors import LabError
-
     with pytest.raises(LabError, match="on_device"):
         SegmentationFolderDataModule(on_device=True)
+
+
+def test_a_series_refuses_a_shuffled_split():
+    """split now reaches the series datamodule through **kwargs; only ``ordered`` (or nothing) is accepted."""
+    with pytest.raises(LabError, match="time order"):
+        TimeSeriesDataModule(split="random")
+    assert TimeSeriesDataModule(split="ordered").split == "ordered"
