@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from datamodules.base import LabDataModule, Source, SplitKind, split_indices
+from datamodules.base import LabDataModule, split_indices
 from datamodules.checks import at_least, fractions
 from datamodules.readers import read_image_files
 from datamodules.samplers import EqualChunks
@@ -86,39 +86,22 @@ class ImageClassificationDataModule(LabDataModule):
 
     def __init__(
         self,
-        source: Source = "auto",
-        path: str | None = None,
-        data_dir: str | None = None,
-        batch_size: int | Literal["full"] = 64,
-        eval_batch_size: int | None = None,
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
-        split_seed: int = 0,
         max_train_samples: int | None = None,
         classes: list[str] | None = None,
         augment: bool = False,
         train_transform: Callable | None = None,
         normalize: bool = True,
-        num_workers: int = 0,
-        split: SplitKind | None = None,
-        from_checkpoint: str | None = None,
         predict_path: str | None = None,
-        on_device: bool = False,
+        **kwargs: Any,
     ) -> None:
-        at_least(self.name, 1, eval_batch_size=eval_batch_size, max_train_samples=max_train_samples)
+        """``kwargs``: the ``LabDataModule`` arguments (``source``, ``path``, ``batch_size``, ...)."""
+        at_least(self.name, 1, max_train_samples=max_train_samples)
         fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
-        super().__init__(
-            source=source,
-            path=path,
-            data_dir=data_dir,
-            split=split,
-            split_seed=split_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size or (batch_size if batch_size != "full" else 1000),
-            num_workers=num_workers,
-            from_checkpoint=from_checkpoint,
-            on_device=on_device,
-        )
+        super().__init__(**kwargs)  # plain **kwargs: the CLI reads the base's options through it
+        if self.eval_batch_size == "full":  # full-batch training still evaluates in bounded batches
+            self.eval_batch_size = 1000
         self.save_hyperparameters(ignore=["train_transform"])
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

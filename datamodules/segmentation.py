@@ -14,11 +14,11 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, SplitKind, split_indices
+from datamodules.base import EMBEDDED_DIR, LabDataModule, split_indices
 from datamodules.checks import at_least, fractions
 from datamodules.readers import IMAGE_SUFFIXES, open_image
 from labcore import log
-from labcore.errors import DataSourceError
+from labcore.errors import DataSourceError, LabError
 
 FOLDER_PAIRS = [("image", "label"), ("images", "masks"), ("images", "labels"), ("image", "mask")]
 
@@ -174,8 +174,6 @@ class SegmentationFolderDataModule(LabDataModule):
 
     def __init__(
         self,
-        source: Source = "auto",
-        path: str | None = None,
         image_size: int | None = None,
         channels: int = 1,
         crop_size: int | None = None,
@@ -186,29 +184,20 @@ class SegmentationFolderDataModule(LabDataModule):
         invert_masks: bool = False,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
-        split: SplitKind | None = None,
-        split_seed: int = 0,
         batch_size: int = 4,
         eval_batch_size: int = 1,
         repeats: int = 1,
         augment: str | None = None,
-        num_workers: int = 0,
-        from_checkpoint: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        if source == "download":
+        """``kwargs``: the ``LabDataModule`` arguments (``source``, ``path``, ``split``, ``split_seed``, ...)."""
+        if kwargs.get("source") == "download":
             raise DataSourceError(f"segmentation: no download available; {self.how_to_get}")
+        if kwargs.get("on_device"):
+            raise LabError(f"{self.name}: on_device is for in-memory tensor data; leave --data.init_args.on_device out")
         at_least(self.name, 1, image_size=image_size, crop_size=crop_size, repeats=repeats, channels=channels)
         fractions(self.name, val_fraction=val_fraction, test_fraction=test_fraction)
-        super().__init__(
-            source=source,
-            path=path,
-            split=split,
-            split_seed=split_seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            from_checkpoint=from_checkpoint,
-        )
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, **kwargs)
         self.save_hyperparameters()
         self.image_size, self.channels, self.crop_size = image_size, channels, crop_size
         self.transform: Any = JointTransform(crop_size, flips, rot90, elastic_p)

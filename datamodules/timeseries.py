@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from datamodules.base import EMBEDDED_DIR, LabDataModule, Source, split_indices
+from datamodules.base import EMBEDDED_DIR, LabDataModule, split_indices
 from datamodules.series_readers import find_csv, read_series_csv
 from datamodules.series_scaling import MISSING, Missing, Scaler, fill_missing, fit_scaling, scale
 from datamodules.series_windows import SeriesWindows
@@ -72,15 +72,16 @@ class TimeSeriesDataModule(LabDataModule):
         missing: Missing = "ffill",
         scaler: Scaler = "minmax",
         feature_range: tuple[float, float] = (-1.0, 1.0),
-        source: Source = "auto",
-        path: str | None = None,
-        data_dir: str | None = None,
         batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        from_checkpoint: str | None = None,
-        on_device: bool = False,
+        **kwargs: Any,
     ) -> None:
+        """``kwargs``: the ``LabDataModule`` arguments (``source``, ``path``, ``on_device``, ...); the split is
+        always ``ordered`` (a series is never shuffled across train / val / test)."""
+        split = kwargs.pop("split", None)
+        if split not in (None, "ordered"):
+            raise LabError(
+                f"{self.name}: split {split!r}: a series splits in time order; leave --data.init_args.split out"
+            )
         if dataset not in EMBEDDED:
             raise LabError(f"unknown dataset {dataset!r}; pass --data.init_args.dataset {' | '.join(EMBEDDED)}")
         if lookback < 1 or horizon < 1:
@@ -90,17 +91,7 @@ class TimeSeriesDataModule(LabDataModule):
                 f"unknown missing-value policy {missing!r}; pass --data.init_args.missing {' | '.join(MISSING)}"
             )
         targets = list(target_columns or value_columns)
-        super().__init__(
-            source=source,
-            path=path,
-            data_dir=data_dir,
-            split="ordered",
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            from_checkpoint=from_checkpoint,
-            on_device=on_device,
-        )
+        super().__init__(split="ordered", batch_size=batch_size, **kwargs)
         self.dataset, self.date_column = dataset, date_column
         self.value_columns, self.target_columns = list(value_columns), targets
         self.columns = list(dict.fromkeys([*self.value_columns, *targets]))  # inputs first, then other targets
