@@ -28,7 +28,9 @@ def _dm(path, **kw) -> TabularDataModule:
 
 def _state_after_editing(tmp_path, table: pd.DataFrame, rows) -> dict:
     edited = table.copy()
-    edited.loc[rows, "a"] = 1e6  # outliers that would move a median / mean / std
+    # outliers that would move a median / mean / std, each row its own (identical rows would be de-duplicated
+    # before the split, and the split would move with the row count)
+    edited.loc[rows, "a"] = 1e6 + np.arange(len(rows))
     edited.loc[rows, "b"] = -1e6
     edited.loc[rows, "colour"] = "purple"  # a category only these rows have
     edited.loc[rows, "price"] = 1e9
