@@ -33,7 +33,6 @@ import yaml
 
 from commands.run_report import best_value, markdown_table, metric_mode, overlay_curves, read_metrics, read_summary
 
-CLI = Path(__file__).resolve().parent.parent / "cli.py"
 TAIL_COLUMNS = ["params", "epochs", "fit time (s)", "wall time (s)"]
 
 
@@ -123,7 +122,7 @@ def claim_run_dir(out: Path, name: str) -> Path:
 
 def run_variant(spec: dict, name: str, overrides: list[str], extra: list[str], out: Path) -> tuple[Path, float, int]:
     """Runs one variant in a fresh run directory; returns that directory, the wall time and the exit code."""
-    cmd = [sys.executable, str(CLI), "fit"]
+    cmd = [sys.executable, "-m", "cli", "fit"]  # the installed (or working-tree) cli module, found by name
     for c in spec["configs"]:
         cmd += ["--config", str(c)]
     cmd += [str(a) for a in spec["args"]] + overrides + extra
