@@ -133,7 +133,7 @@ class TabularDataModule(LabDataModule):
         if imbalance != "none" and task != "classification":
             raise LabError(f"imbalance={imbalance} needs task: classification; pass --data.init_args.imbalance none")
         if val_fraction <= 0:
-            # R2-L5 validated on the test set: model selection needs rows of its own
+            # the report validated on the test set (docs/ledger.md): model selection needs rows of its own
             raise LabError(
                 f"val_fraction={val_fraction}; pass a share > 0 (e.g. 0.15): the test set is never the validation set"
             )
