@@ -48,3 +48,24 @@ def config_id(path: Path) -> str:
 
 
 lab_configs = pytest.mark.parametrize("config", LAB_CONFIGS, ids=[config_id(p) for p in LAB_CONFIGS])
+
+
+def run_gloo_ranks(target, world: int = 2, timeout: float = 300) -> list:
+    """Start ``world`` spawned processes running ``target(rank, world, port, queue)`` (each joins a gloo group on
+    a free localhost port) and return what each put on the queue, in arrival order."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(r, world, port, queue)) for r in range(world)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    return results

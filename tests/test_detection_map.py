@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.box_map_oracle import BoxMAP
+from tests.helpers import run_gloo_ranks
 
 
 def pred(boxes, scores, labels):
@@ -117,23 +118,9 @@ def _rank(rank: int, world: int, port: int, queue) -> None:
 
 @pytest.mark.slow
 def test_boxmap_synchronises_over_two_processes():
-    # the torch fallback is what runs where no COCO backend is installed, under DDP too: the two ranks'
-    # images together must give the single-process result (image ids unique across ranks)
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_rank, args=(r, 2, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get(timeout=300) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
+    # the oracle's DDP sync: the two ranks' images together must give the single-process result (image ids
+    # unique across ranks)
+    results = dict(run_gloo_ranks(_rank))
     single = compute(*_cases())
     for rank in (0, 1):
         for key in ("map", "map_50", "map_75"):

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from lab_modules.nets.rnn_seq2seq import RNNSeq2Seq
 from lab_modules.seq2seq import Seq2Seq
 from lab_modules.seq2seq_metrics import CorpusBLEU, CorpusChrF
+from tests.helpers import run_gloo_ranks
 
 V_SRC, V_TGT = 13, 17
 VOCAB = ["<pad>", "<unk>", "<bos>", "<eos>"] + [f"\u2581w{i}" for i in range(4, V_TGT)]
@@ -148,21 +149,7 @@ def _rank(rank: int, world: int, port: int, queue) -> None:
 
 @pytest.mark.slow
 def test_metrics_synchronise_over_two_processes():
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_rank, args=(r, 2, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    results = run_gloo_ranks(_rank)
     for _, bleu, chrf, loss in results:
         assert bleu == pytest.approx(sacrebleu.corpus_bleu(HYPS, [REFS]).score, abs=1e-9)
         assert chrf == pytest.approx(sacrebleu.corpus_chrf(HYPS, [REFS]).score, abs=1e-9)

@@ -16,7 +16,7 @@ from jsonargparse import Namespace
 
 from runtime import wandb_run
 from tests.helpers import DDP_CPU_2, ROOT, TINY, cli, summary
-from tests.wandb_records import offline_runs
+from tests.wandb_records import isolate_wandb, offline_runs
 
 MNIST = str(ROOT / "configs/labs/vision/mnist_mlp.yaml")
 WANDB = str(ROOT / "configs/logger/wandb.yaml")
@@ -25,16 +25,7 @@ SMALL = [*TINY, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3
 
 @pytest.fixture(autouse=True)
 def _wandb_dirs(tmp_path, monkeypatch):
-    """W&B stages tables and artifacts in its data dir: keep them in the test's folder."""
-    wandb.finish()  # a run an earlier test left open would be reused by the next WandbLogger
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))
-    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb_cache"))
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))
-    monkeypatch.delenv(wandb_run.GROUP_ENV, raising=False)
-    monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
-    yield
-    wandb.finish()  # as the end of the process would: the next in-process run must open its own
+    yield from isolate_wandb(tmp_path, monkeypatch)
 
 
 def _process_exit() -> None:

@@ -12,20 +12,14 @@ import wandb
 
 from callbacks.wandb_tables import TABLE_KEY, PredictionTables
 from tests.helpers import ROOT, TINY, cli
-from tests.wandb_records import offline_runs
+from tests.wandb_records import isolate_wandb, offline_runs
 
 WANDB = str(ROOT / "configs/logger/wandb.yaml")
 
 
 @pytest.fixture(autouse=True)
 def _wandb_dirs(tmp_path, monkeypatch):
-    wandb.finish()  # a run an earlier test left open would be reused by the next WandbLogger
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))
-    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb_cache"))
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))
-    yield
-    wandb.finish()
+    yield from isolate_wandb(tmp_path, monkeypatch)
 
 
 def _test_run(tmp_path, lab: str, *args: str):

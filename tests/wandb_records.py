@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import wandb
 from wandb.proto import wandb_internal_pb2 as pb
+
+from runtime import wandb_run
 
 BLOCK = 32 * 1024
 CHUNK_HEADER = 7
@@ -115,3 +118,18 @@ def offline_runs(run_dir: Path) -> list[OfflineRun]:
     """Every offline run file under ``<run_dir>/wandb``, oldest first."""
     files = sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.parent.name)
     return [OfflineRun.read(p) for p in files]
+
+
+def isolate_wandb(tmp_path: Path, monkeypatch: Any):
+    """A test's W&B runs offline, stage tables and artifacts in its own folder, and start with no run open
+    (a run an earlier test left open would be reused by the next WandbLogger); yield, then finish the run
+    as the end of the process would. Use as the body of an autouse fixture."""
+    wandb.finish()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb_cache"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))
+    monkeypatch.delenv(wandb_run.GROUP_ENV, raising=False)
+    monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
+    yield
+    wandb.finish()
